@@ -1,0 +1,159 @@
+"""Command-line front ends behind ``train.py`` and ``val.py`` (YOLOv5-style flags)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from .paths import DATA, resolve_model_cfg, resolve_run_dir
+
+DEFAULT_HYP = DATA / "hyps" / "hyp.scratch-low.yaml"
+
+
+def parse_set(items: list[str]) -> dict:
+    """``["k=v", ...]`` -> dict, values parsed as YAML scalars (``0.5``, ``true``, ``[1,2]``, ``radius``)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set expects key=value, got '{item}'")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def load_hyp(path: str | Path) -> dict:
+    """Hyperparameter YAML -> dict (clear error naming the file)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"--hyp: file not found: {p}")
+    d = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(d, dict):
+        raise SystemExit(f"--hyp {p}: expected a mapping of hyperparameters, got {type(d).__name__}")
+    return d
+
+
+def train_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an anchor-based YOLO (yolo-ext) with a pluggable label assigner, through ultralytics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--cfg", default="yolov5n.yaml", help="model YAML (path, or a name in models/)")
+    ap.add_argument("--weights", default="", help="initial weights (.pt) to load into --cfg; empty: from scratch")
+    ap.add_argument("--data", default="synth", help="dataset YAML, or 'synth' for the built-in synthetic WIDER-format set")
+    ap.add_argument("--hyp", default=str(DEFAULT_HYP), help="hyperparameter YAML (ultralytics and yolo-ext keys)")
+    ap.add_argument("--epochs", type=int, default=100, help="number of epochs")
+    ap.add_argument("--batch-size", type=int, default=16, help="total batch size")
+    ap.add_argument("--imgsz", type=int, default=640, help="train/val image size (pixels, longest side)")
+    ap.add_argument("--device", default="", help="cuda device, i.e. 0 or 0,1,2,3 (DDP) or cpu; empty: auto")
+    ap.add_argument("--workers", type=int, default=8, help="dataloader workers per process (0 on CPU)")
+    ap.add_argument("--project", default="runs/train", help="runs directory (resolved to an absolute path)")
+    ap.add_argument("--name", default="exp", help="run name (runs/train/NAME, incremented if it exists)")
+    ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+    ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
+    ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
+    ap.add_argument("--seed", type=int, default=0, help="global training seed")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other hyperparameter, e.g. anchor_t=3.0")
+    return ap
+
+
+def train_overrides(a: argparse.Namespace) -> dict:
+    """Merge hyp file < flags < --set into ultralytics overrides."""
+    if a.resume:
+        ov = {"resume": a.resume if a.resume is True else str(Path(a.resume).resolve())}
+        ov.update(parse_set(a.set))
+        return ov
+    ov = load_hyp(a.hyp) if a.hyp else {}
+    ov.update(
+        model=str(resolve_model_cfg(a.cfg)),
+        data=resolve_data(a.data),
+        epochs=a.epochs,
+        batch=a.batch_size,
+        imgsz=a.imgsz,
+        device=a.device,
+        workers=a.workers,
+        project=resolve_run_dir(a.project),
+        name=a.name,
+        exist_ok=a.exist_ok,
+        seed=a.seed,
+    )
+    if a.weights:
+        ov["pretrained"] = str(Path(a.weights).resolve())
+    if a.assigner:
+        ov["assigner"] = a.assigner
+    ov.update(parse_set(a.set))
+    return ov
+
+
+def resolve_data(data: str) -> str:
+    """'synth' -> the built-in synthetic WIDER-format dataset (generated once, cached); else the YAML path."""
+    if data in ("synth", "default"):
+        from .widerface.synth import ensure_default_dataset
+
+        return str(ensure_default_dataset())
+    p = Path(data)
+    if p.suffix in (".yaml", ".yml") and not p.exists() and (DATA / p.name).exists():
+        p = DATA / p.name
+    return str(p.resolve()) if p.exists() else data
+
+
+def train_main(argv=None):
+    a = train_parser().parse_args(argv)
+    if a.assigner == "list":
+        from .assign import describe_assigners
+
+        print(describe_assigners())
+        return None
+    from .trainer import AnchorTrainer
+
+    trainer = AnchorTrainer(overrides=train_overrides(a))
+    trainer.train()
+    return trainer
+
+
+def val_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="val.py",
+        description="Validate a yolo-ext checkpoint: ultralytics mAP, plus WIDER FACE easy/medium/hard AP on WIDER data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--weights", required=True, help="checkpoint (.pt) from train.py")
+    ap.add_argument("--data", default="synth", help="dataset YAML, or 'synth' for the built-in synthetic WIDER set")
+    ap.add_argument("--imgsz", type=int, default=640, help="inference size (pixels, longest side)")
+    ap.add_argument("--batch-size", type=int, default=16, help="batch size")
+    ap.add_argument("--conf-thres", type=float, default=0.001, help="confidence threshold")
+    ap.add_argument("--iou-thres", type=float, default=0.6, help="NMS IoU threshold")
+    ap.add_argument("--device", default="", help="cuda device, i.e. 0, or cpu; empty: auto")
+    ap.add_argument("--project", default="runs/val", help="runs directory (resolved to an absolute path)")
+    ap.add_argument("--name", default="exp", help="run name")
+    ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+    return ap
+
+
+def val_main(argv=None):
+    a = val_parser().parse_args(argv)
+    w = Path(a.weights)
+    if not w.is_file():
+        raise SystemExit(f"--weights: checkpoint not found: {w}")
+    from .model import AnchorYOLO
+
+    model = AnchorYOLO(str(w))
+    metrics = model.val(
+        data=resolve_data(a.data),
+        imgsz=a.imgsz,
+        batch=a.batch_size,
+        conf=a.conf_thres,
+        iou=a.iou_thres,
+        device=a.device,
+        project=resolve_run_dir(a.project),
+        name=a.name,
+        exist_ok=a.exist_ok,
+    )
+    return metrics
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(train_main())
