@@ -1,0 +1,65 @@
+"""``dedup`` modifier: at most one positive per (image, anchor, cell)."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+from .ops import LevelContext, box_iou_xywh, cell_key, lexsort, targets_to_pixels
+from .types import LevelTargets
+
+DEDUP_MODES = ("unique", "iou")
+
+
+class DedupModifier:
+    """When several positives claim the same (image, anchor, row, column), keep one.
+
+    YOLOv5 lets crowded targets (and a target lying exactly on a cell edge or on the image border)
+    claim one prediction several times; the box loss then pulls it towards several boxes and the
+    objectness target is whichever write lands last. Kept positive per cell:
+
+    * ``dedup_mode="unique"``: the target whose centre is closest to the cell centre (squared
+      Euclidean distance in cells), ties by smaller box area, then by lower ``targets`` row, then
+      by larger weight;
+    * ``dedup_mode="iou"``: the target whose box has the highest IoU with the prediction decoded
+      at that cell (needs ``preds``), ties broken by the ``unique`` rule.
+
+    Output positives are ordered by flat cell index. ``stats["dedup_removed"]`` counts removed
+    positives (all levels). Runs after ``recover`` and before ``ignore``.
+    """
+
+    KIND = "modifier"
+    DESCRIPTION = "one positive per (image, anchor, cell): closest centre ('unique') or best prediction IoU ('iou')"
+    PARAMS = {"dedup_mode": "unique"}
+
+    def __init__(self, dedup_mode: str = "unique"):
+        if dedup_mode not in DEDUP_MODES:
+            raise ValueError(f"dedup_mode must be one of {DEDUP_MODES}, got {dedup_mode!r}")
+        self.dedup_mode = dedup_mode
+
+    @property
+    def needs_preds(self) -> bool:
+        return self.dedup_mode == "iou"
+
+    def apply(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, float]) -> LevelTargets:
+        """Drop duplicate claims from one level's positives (LevelTargets with m rows)."""
+        m = lt.num
+        stats.setdefault("dedup_removed", 0.0)
+        if m == 0:
+            return lt
+        key = cell_key(lt.b, lt.a, lt.gj, lt.gi, ctx.na, ctx.ny, ctx.nx)
+        tg = ctx.tg[lt.t]
+        dx = lt.gi.float() + 0.5 - tg[:, 2]
+        dy = lt.gj.float() + 0.5 - tg[:, 3]
+        keys = [dx * dx + dy * dy, tg[:, 4] * tg[:, 5], lt.t, -lt.weight]
+        if self.dedup_mode == "iou":
+            pred = ctx.preds[lt.b, lt.a, lt.gj, lt.gi].float()
+            keys.insert(0, -box_iou_xywh(pred, targets_to_pixels(ctx, lt.t)))
+        order = lexsort([key] + keys)  # grouped by cell, best claim first
+        sk = key[order]
+        first = torch.ones_like(sk, dtype=torch.bool)
+        first[1:] = sk[1:] != sk[:-1]
+        keep = order[first]
+        stats["dedup_removed"] += float(m - keep.numel())
+        return lt.select(keep)

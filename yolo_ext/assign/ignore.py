@@ -1,0 +1,86 @@
+"""``ignore`` modifier: YOLOv3-style ignoring of well-overlapping negatives.
+
+Redmon & Farhadi, "YOLOv3: An Incremental Improvement", 2018, section 2.1: a prediction that is
+not assigned to a ground truth but overlaps one by more than a threshold (".5" in the paper;
+darknet's yolov3.cfg ships ``ignore_thresh=.7``) incurs no objectness loss.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+
+from .ops import LevelContext, box_iou_xywh, expand_ranges, targets_to_pixels
+from .types import LevelTargets
+
+
+def iou_reach(tau: float) -> float:
+    """Half-extent factor k: IoU(P, T) > tau implies |cx_P - cx_T| < k * w_T (and likewise in y).
+
+    From Inter > tau * max(A_T, A_P) and Inter <= Ix * min(h_T, h_P): the x-overlap Ix exceeds
+    tau * max(w_T, w_P), and w_P < w_T / tau^2; with |dx| <= (w_T + w_P) / 2 - Ix this gives
+    k = 1 - tau for tau >= 0.5 and k = 1/2 + (1/2 - tau) / tau^2 below.
+    """
+    return 1.0 - tau if tau >= 0.5 else 0.5 + (0.5 - tau) / tau**2
+
+
+class IgnoreModifier:
+    """Mark negatives whose prediction overlaps a target of their image with IoU > ``ignore_iou``.
+
+    Returns per level a bool (bs, na, ny, nx) ``ignore`` mask (bs = preds[i].shape[0]); cells that
+    are positives (after ``dedup``) are never ignored. Needs ``preds`` (decoded boxes, pixels).
+
+    Exact, without the dense (bs, cells, max_targets) IoU: by :func:`iou_reach`, only predictions
+    whose centre lies within k*w, k*h of a target centre can exceed the threshold. Predictions are
+    indexed by cell, so the per-level maximum displacement D of a predicted centre from its own
+    cell centre is measured, and each target is paired with the cells whose centre is within
+    k*w + D (k*h + D) of it. For YOLOv5-decoded predictions D <= 1 stride, so the work grows with
+    the number of targets and their area in cells, not with the batch's cell count times targets.
+    ``stats["ignored"]`` counts ignored cells (all levels).
+    """
+
+    KIND = "modifier"
+    DESCRIPTION = "YOLOv3: negatives whose prediction has IoU > ignore_iou with a target get no objectness loss"
+    PARAMS = {"ignore_iou": 0.5}
+    needs_preds = True
+
+    def __init__(self, ignore_iou: float = 0.5):
+        self.ignore_iou = float(ignore_iou)
+        if not 0.0 < self.ignore_iou <= 1.0:
+            raise ValueError(f"ignore_iou must be in (0, 1], got {ignore_iou}")
+
+    def _candidates(self, ctx: LevelContext, boxes: torch.Tensor):
+        """Cells (owner target, row, column) whose prediction may overlap a target > ignore_iou."""
+        p = ctx.preds
+        s = ctx.stride
+        centres = torch.stack(torch.meshgrid(torch.arange(ctx.ny, device=p.device), torch.arange(ctx.nx, device=p.device), indexing="ij")[::-1], -1)
+        disp = (p[..., :2].float() - (centres.float() + 0.5) * s).abs().amax(dim=(0, 1, 2, 3))  # (2,) px
+        if not torch.isfinite(disp).all():
+            raise ValueError(f"preds[{ctx.index}] holds non-finite box centres")
+        reach = boxes[:, 2:4] * (iou_reach(self.ignore_iou) * 1.001) + disp + 1e-3  # (n, 2) px
+        lo = torch.floor((boxes[:, :2] - reach) / s - 0.5).long()
+        hi = torch.ceil((boxes[:, :2] + reach) / s - 0.5).long()
+        lo = torch.max(lo, torch.zeros_like(lo))
+        hi = torch.min(hi, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=hi.device))
+        size = (hi - lo + 1).clamp(min=0)  # (n, 2) columns, rows
+        owner, local = expand_ranges(size[:, 0] * size[:, 1])
+        ncol = size[owner, 0]
+        return owner, lo[owner, 1] + local // ncol, lo[owner, 0] + local % ncol
+
+    def apply(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, float]) -> LevelTargets:
+        """Return ``lt`` with its ``ignore`` mask set (bool (bs, na, ny, nx))."""
+        p = ctx.preds
+        bs, na = int(p.shape[0]), int(p.shape[1])
+        ignore = torch.zeros((bs, na, ctx.ny, ctx.nx), dtype=torch.bool, device=p.device)
+        stats.setdefault("ignored", 0.0)
+        if ctx.targets.shape[0]:
+            boxes = targets_to_pixels(ctx)
+            owner, gj, gi = self._candidates(ctx, boxes)
+            b = ctx.targets[owner, 0].long()
+            iou = box_iou_xywh(p[b, :, gj, gi].float(), boxes[owner, None])  # (P, na)
+            pair, anchor = (iou > self.ignore_iou).nonzero(as_tuple=True)
+            ignore[b[pair], anchor, gj[pair], gi[pair]] = True
+            ignore[lt.b, lt.a, lt.gj, lt.gi] = False
+            stats["ignored"] += float(ignore.sum())
+        return lt._replace(ignore=ignore)

@@ -1,0 +1,73 @@
+"""Result types returned by every assigner.
+
+An assignment is a list, one entry per detection level, of :class:`LevelTargets`:
+flat index tensors naming the positive (image, anchor, row, column) cells, the
+target row each positive learns from, its loss weight and, optionally, a mask
+of negatives to leave out of the objectness loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, NamedTuple, Optional
+
+import torch
+
+
+class LevelTargets(NamedTuple):
+    """Positives of one detection level.
+
+    Attributes:
+        b: int64 (m,) image index of each positive.
+        a: int64 (m,) anchor index (0..na-1).
+        gj: int64 (m,) grid row (0..ny-1).
+        gi: int64 (m,) grid column (0..nx-1).
+        t: int64 (m,) row of the ``targets`` tensor the positive comes from.
+        weight: float32 (m,) loss weight in (0, 1]; 1 for plain positives.
+        ignore: None, or bool (bs, na, ny, nx): negatives excluded from the
+            objectness loss (never True at a positive cell).
+    """
+
+    b: torch.Tensor
+    a: torch.Tensor
+    gj: torch.Tensor
+    gi: torch.Tensor
+    t: torch.Tensor
+    weight: torch.Tensor
+    ignore: Optional[torch.Tensor] = None
+
+    @property
+    def num(self) -> int:
+        """Number of positives m."""
+        return int(self.b.shape[0])
+
+    def select(self, keep: torch.Tensor) -> "LevelTargets":
+        """Keep the positives where ``keep`` (bool (m,) or int64 index) says so; ``ignore`` is kept as is."""
+        return LevelTargets(self.b[keep], self.a[keep], self.gj[keep], self.gi[keep], self.t[keep], self.weight[keep], self.ignore)
+
+    @staticmethod
+    def empty(device: torch.device) -> "LevelTargets":
+        """A level with no positives and no ignore mask."""
+        z = torch.zeros(0, dtype=torch.long, device=device)
+        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, device=device), None)
+
+
+@dataclass
+class Assignment:
+    """Per-level positives plus counters worth logging.
+
+    Iterating, ``len()`` and indexing go over ``levels``, so
+    ``for b, a, gj, gi, t, w, ign in assignment`` works.
+    """
+
+    levels: List[LevelTargets]
+    stats: Dict[str, float] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[LevelTargets]:
+        return iter(self.levels)
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+    def __getitem__(self, i: int) -> LevelTargets:
+        return self.levels[i]
