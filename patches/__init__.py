@@ -5,9 +5,9 @@ idempotent ``apply()``. ``tests/test_patches.py`` asserts every target still exi
 ultralytics upgrade fails loudly instead of silently skipping a patch.
 """
 
-from . import amp_check, offline_font, parse_model
+from . import amp_check, offline_font, parse_model, strip_optimizer
 
-PATCHES = (parse_model, offline_font, amp_check)
+PATCHES = (parse_model, offline_font, amp_check, strip_optimizer)
 
 
 def apply() -> None:

@@ -33,6 +33,18 @@ class AnchorDetectionModel(DetectionModel):
 
         return YOLOv5Criterion(self)
 
+    def load(self, weights, verbose=True):
+        """Transfer every tensor whose name and shape match (ema first). Stock ``BaseModel.load`` assumes the
+        anchor-free head layout (``cv2[i][0].conv``) and cannot be used for AnchorDetect."""
+        from ultralytics.utils import LOGGER
+        from ultralytics.utils.torch_utils import intersect_dicts
+
+        src = (weights.get("ema") or weights["model"]) if isinstance(weights, dict) else weights
+        csd = intersect_dicts(src.float().state_dict(), self.state_dict())
+        self.load_state_dict(csd, strict=False)
+        if verbose:
+            LOGGER.info(f"Transferred {len(csd)}/{len(self.state_dict())} items from pretrained weights")
+
     def reparameterize(self) -> int:
         """Fold multi-branch training blocks into their plain deploy form; returns how many were folded."""
         n = 0
