@@ -37,8 +37,20 @@ define these losses normalise by the number of positives instead:
   that is the ``target_sum`` mode, available but not a default here.)
 
 So ``bce`` defaults to 'mean' (exactly YOLOv5) and ``focal``/``qfl``/``vfl`` to
-'pos'. With 'pos' the per-image loss magnitude is "loss per positive", which is
-of the same order as YOLOv5's mean BCE, so the stock gains stay usable.
+'pos'. With 'pos' the value no longer depends on how many easy negatives the
+grid has (image size, anchors per cell, number of levels): tested by padding a
+map with easy negatives, which halves the 'mean' value but leaves 'pos' nearly
+unchanged.
+
+Gains. Switching from 'mean' to 'pos' multiplies each cell's weight by
+N_cells / N_pos (about 100 for a 2,100-cell map with 20 positives), so the
+criterion's obj gain must be re-tuned with it; the stock YOLOv5 ``hyp.obj`` is
+calibrated for 'mean'. Measured on a 2,100-cell map, 20 positives at p = 0.5
+with soft target 0.5, negatives at p ~ 0.01 (default parameters):
+bce/mean 0.018; focal/mean 0.0012 vs focal/pos 0.12; vfl/mean 0.0033 vs
+vfl/pos 0.35. For reference, GFL weights QFL (/ positives) 1.0 against a
+GIoU box loss 2.0 (/ sum of quality weights); VarifocalNet weights VFL
+(/ positives) 1.0 against GIoU 1.5 and 2.0 (initial, refined; / sum of IoUs).
 
 Denominator floors. 'pos' and 'target_sum' clamp the denominator at
 ``min_norm`` (default 1.0, as VarifocalNet ``max(num_pos, 1)`` and YOLOv8
