@@ -40,11 +40,11 @@ Maps = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
 def _flatten(name: str, maps: Maps, bs: Optional[int] = None):
-    """(bs, ...) tensor or list of them -> (bs, N) tensor, list of shapes (None for a tensor)."""
+    """(bs, ...) tensor or list of them -> (bs, N) tensor, and its shape / list of shapes."""
     if torch.is_tensor(maps):
         if maps.dim() < 2:
             raise ValueError(f"ohem_mask: {name} must be (bs, ...) with at least 2 dims, got {tuple(maps.shape)}")
-        return maps.reshape(maps.shape[0], -1), None
+        return maps.reshape(maps.shape[0], -1), maps.shape
     maps = list(maps)
     if not maps:
         raise ValueError(f"ohem_mask: {name} is an empty list")
@@ -56,8 +56,8 @@ def _flatten(name: str, maps: Maps, bs: Optional[int] = None):
 
 
 def _unflatten(mask: torch.Tensor, shapes):
-    if shapes is None:
-        return mask
+    if isinstance(shapes, torch.Size):
+        return mask.reshape(shapes)
     sizes = [int(torch.Size(s[1:]).numel()) for s in shapes]
     return [part.reshape(s) for part, s in zip(mask.split(sizes, 1), shapes)]
 
@@ -109,14 +109,15 @@ def ohem_mask(
 def _hardest_negatives(loss, pos, candidates, ratio: float, min_neg: int) -> torch.Tensor:
     """(bs, N) -> bool (bs, N): per row, the k highest-loss candidates (vectorised over rows)."""
     n_pos = pos.sum(1, dtype=torch.float64)
-    k = torch.floor(n_pos * ratio).long().clamp_min(min_neg)
-    k = torch.minimum(k, candidates.sum(1))  # (bs,)
+    k = torch.floor(n_pos * ratio).long().clamp_min(min_neg)  # (bs,)
     score = loss.masked_fill(~candidates, float("-inf"))
     order = torch.sort(score, dim=1, descending=True, stable=True).indices  # (bs, N)
     rank = torch.arange(score.shape[1], device=score.device)
     in_top_k = (rank[None, :] < k[:, None]).expand_as(order)
     selected = torch.zeros_like(candidates).scatter(1, order, in_top_k)
-    return selected & candidates  # a -inf candidate can tie with non-candidates; never leak those
+    # Non-candidates sort last (-inf); where k exceeds the available negatives the
+    # surplus picks land on them and are dropped here, so k is capped implicitly.
+    return selected & candidates
 
 
 def _describe(maps: Maps) -> str:
