@@ -102,6 +102,21 @@ def _count_or_sum(name: str, value: Count, loss: torch.Tensor, mask: Optional[to
     return value.sum()
 
 
+def _check_args(loss, mode, mask, weight, pos, soft_target, min_norm) -> None:
+    if mode not in NORM_MODES:
+        raise ValueError(f"reduce_loss: unknown mode {mode!r}; valid modes: {', '.join(NORM_MODES)}")
+    if mode == "pos" and pos is None:
+        raise ValueError("reduce_loss: mode 'pos' needs pos= (bool mask of positives or their count)")
+    if mode == "target_sum" and soft_target is None:
+        raise ValueError("reduce_loss: mode 'target_sum' needs soft_target= (tensor or its sum)")
+    if not min_norm > 0:
+        raise ValueError(f"reduce_loss: min_norm must be > 0, got {min_norm!r}")
+    if mask is not None and mask.dtype != torch.bool:
+        raise TypeError(f"reduce_loss: mask must be a bool tensor, got {mask.dtype}")
+    _broadcastable("mask", mask, loss.shape)
+    _broadcastable("weight", weight, loss.shape)
+
+
 def reduce_loss(
     loss: torch.Tensor,
     mode: str,
@@ -135,18 +150,7 @@ def reduce_loss(
         ValueError: unknown mode (lists valid modes), missing ``pos`` /
             ``soft_target`` for the mode that needs it, or shape mismatch.
     """
-    if mode not in NORM_MODES:
-        raise ValueError(f"reduce_loss: unknown mode {mode!r}; valid modes: {', '.join(NORM_MODES)}")
-    if mode == "pos" and pos is None:
-        raise ValueError("reduce_loss: mode 'pos' needs pos= (bool mask of positives or their count)")
-    if mode == "target_sum" and soft_target is None:
-        raise ValueError("reduce_loss: mode 'target_sum' needs soft_target= (tensor or its sum)")
-    if not min_norm > 0:
-        raise ValueError(f"reduce_loss: min_norm must be > 0, got {min_norm!r}")
-    if mask is not None and mask.dtype != torch.bool:
-        raise TypeError(f"reduce_loss: mask must be a bool tensor, got {mask.dtype}")
-    _broadcastable("mask", mask, loss.shape)
-    _broadcastable("weight", weight, loss.shape)
+    _check_args(loss, mode, mask, weight, pos, soft_target, min_norm)
     if loss.dtype in (torch.float16, torch.bfloat16):
         loss = loss.float()
 
