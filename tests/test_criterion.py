@@ -71,14 +71,60 @@ def test_ignore_mask_removes_negatives_from_obj_mean():
     p = torch.zeros(1, 1, 2, 2, 7)
     tobj = torch.zeros(1, 1, 2, 2)
     tobj[0, 0, 0, 0] = 1.0
+    pos = tobj > 0
     ignore = torch.zeros(1, 1, 2, 2, dtype=torch.bool)
     ignore[0, 0, 1, 1] = True
     ignore[0, 0, 0, 0] = True  # a positive is never ignored
     p[0, 0, 1, 1, 4] = 5.0  # a confident negative: large loss if counted
-    full = crit.obj_loss(p[..., 4], tobj, None)
-    part = crit.obj_loss(p[..., 4], tobj, ignore)
-    assert part.item() == pytest.approx(math.log(2))  # the three remaining cells all have logit 0
+    full = crit.objectness([(p[..., 4], tobj, pos, None)])
+    part = crit.objectness([(p[..., 4], tobj, pos, ignore)])
+    assert part.item() == pytest.approx(4.0 * math.log(2))  # balance 4.0; the three remaining cells have logit 0
     assert full.item() > part.item()
+
+
+def test_pos_normalisation_and_ohem_hand_case():
+    """obj_norm=pos: sum over counted cells / positives; OHEM with ratio 1 keeps the single hardest negative."""
+    crit = YOLOv5Criterion(tiny_model(obj_loss="bce", obj_norm="pos", ohem=True, ohem_ratio=1.0, ohem_min_neg=0))
+    x = torch.tensor([[[[2.0, -1.0], [3.0, 0.0]]]])  # (1, 1, 2, 2) objectness logits
+    t = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    bce = lambda z, y: math.log1p(math.exp(-z)) if y else math.log1p(math.exp(z))  # noqa: E731
+    got = crit.objectness([(x, t, t > 0, None)])
+    assert got.item() == pytest.approx(bce(2.0, 1) + bce(3.0, 0), rel=1e-6)  # hardest negative: logit 3
+    crit.ohem = False
+    assert crit.objectness([(x, t, t > 0, None)]).item() == pytest.approx(
+        bce(2.0, 1) + bce(-1.0, 0) + bce(3.0, 0) + bce(0.0, 0), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["bce", "focal", "qfl", "vfl"])
+def test_every_loss_finite_with_and_without_positives(name):
+    crit = YOLOv5Criterion(tiny_model(nc=3, obj_loss=name, cls_loss=name))
+    p = (torch.randn(2, 1, 2, 2, 8) * 30).requires_grad_()
+    empty = {"batch_idx": torch.zeros(0), "cls": torch.zeros(0, 1), "bboxes": torch.zeros(0, 4)}
+    for b in (empty, batch_one()):
+        loss, _ = crit({"preds": [p]}, b)
+        assert torch.isfinite(loss).all()
+        (g,) = torch.autograd.grad(loss.sum(), p)
+        assert torch.isfinite(g).all()
+
+
+def test_loss_balance_monitor_and_adaptation():
+    from yolo_ext.balance import LossBalance
+
+    args = SimpleNamespace(balance_target=0.5, adapt_obj_gain=True, obj_gain_scale=1.0)
+    m = LossBalance(args)
+    m.accumulate(torch.tensor([1.0, 1.0, 0.0]))
+    m.accumulate(torch.tensor([1.0, 1.0, 0.0]))
+    out = m.end_epoch()
+    assert out["box_obj_ratio"] == pytest.approx(1.0)  # box twice the target share: obj gain goes up
+    assert out["obj_gain_scale"] == pytest.approx(math.sqrt(2)) and args.obj_gain_scale == pytest.approx(math.sqrt(2))
+    m.accumulate(torch.tensor([1.0, 100.0, 0.0]))
+    assert m.end_epoch()["obj_gain_scale"] == pytest.approx(math.sqrt(2) * 0.5)  # clipped at x0.5 per epoch
+    assert m.end_epoch() == {}  # nothing accumulated
+
+
+def test_autobalance_rejects_joint_normalisation():
+    with pytest.raises(ValueError, match="autobalance"):
+        YOLOv5Criterion(tiny_model(obj_loss="vfl", autobalance=True))
 
 
 def test_assigner_weights_scale_box_and_obj_target():

@@ -55,6 +55,7 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
     ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
     ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
+    ap.add_argument("--loss", default=None, help="objectness (and class) loss: bce, focal, qfl, vfl; see --set obj_loss=/cls_loss=")
     ap.add_argument("--seed", type=int, default=0, help="global training seed")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other hyperparameter, e.g. anchor_t=3.0")
     return ap
@@ -84,6 +85,8 @@ def train_overrides(a: argparse.Namespace) -> dict:
         ov["pretrained"] = str(Path(a.weights).resolve())
     if a.assigner:
         ov["assigner"] = a.assigner
+    if a.loss:
+        ov["obj_loss"] = ov["cls_loss"] = a.loss
     ov.update(parse_set(a.set))
     return ov
 

@@ -37,14 +37,40 @@ CRITERION_DEFAULTS = {
     "autobalance": False,  # YOLOv5 per-level objectness balance adaptation
     "assign_weight_box": True,  # assigner per-positive weights scale the box loss
     "assign_weight_obj": True,  # ... and the objectness target
+    # losses (yolo_ext.losses): names, normalisation, OHEM
+    "obj_loss": "bce",  # objectness loss: bce, focal, qfl, vfl
+    "cls_loss": "bce",  # class loss (nc > 1): bce, focal, qfl, vfl
+    "obj_norm": "auto",  # auto (the loss's default), mean (YOLOv5), pos, target_sum, sum
+    "cls_norm": "auto",
+    "obj_norm_gain": 0.05,  # extra obj gain when obj_norm is not 'mean' (see criterion.py / README)
+    "ohem": False,  # online hard example mining for objectness negatives
+    "ohem_ratio": 3.0,  # negatives per positive, per image
+    "ohem_min_neg": 64,  # at least this many negatives per image
+    # loss balance (balance.py)
+    "balance_target": 0.5,  # target weighted box:obj ratio (1:2)
+    "adapt_obj_gain": False,  # steer the obj gain toward balance_target once per epoch
+    "obj_gain_scale": 1.0,  # current obj gain multiplier (written back by adapt_obj_gain)
 }
 
 
+def loss_param_defaults() -> dict:
+    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight)."""
+    from .losses import PARAMS
+
+    return {f"{name}_{p}": v for name, ps in PARAMS.items() for p, v in ps.items() if p != "pos_weight"}
+
+
+def loss_params(args, name: str) -> dict:
+    """Parameters of loss ``name`` from the run args (``focal_gamma`` -> gamma=...)."""
+    pre = f"{name}_"
+    return {k[len(pre):]: hyp(args, k) for k in loss_param_defaults() if k.startswith(pre)}
+
+
 def ext_defaults() -> dict:
-    """Every extension key with its default (assigner parameters included)."""
+    """Every extension key with its default (assigner and loss parameters included)."""
     from .assign import ASSIGNER_PARAMS
 
-    return {**CRITERION_DEFAULTS, **ASSIGNER_PARAMS}
+    return {**CRITERION_DEFAULTS, **loss_param_defaults(), **ASSIGNER_PARAMS}
 
 
 def trainer_base_cfg(cfg) -> dict:

@@ -45,6 +45,12 @@ class AnchorTrainer(DetectionTrainer):
         self.loss_names = self.loss_names or ("box_loss", "obj_loss", "cls_loss")
         return AnchorValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks)
 
+    def save_metrics(self, metrics):
+        """Stock results.csv row plus the epoch's loss balance (weighted box/obj ratio, obj gain multiplier)."""
+        stats = _epoch_stats(self)
+        extra = {f"train/{k}": stats.get(k, float("nan")) for k in ("box_obj_ratio", "obj_gain_scale")}
+        super().save_metrics({**metrics, **extra})
+
     def save_model(self):
         """Stock checkpoint, written atomically: every file lands under a temporary name first, then os.replace."""
         final = {"last": self.last, "best": self.best}
@@ -60,12 +66,17 @@ class AnchorTrainer(DetectionTrainer):
         return saved
 
 
-def _log_assigner_stats(trainer):
-    """Log the assigner's counters (e.g. targets recovered by ``recover``) once per epoch."""
+def _epoch_stats(trainer) -> dict:
+    """The criterion's counters of the epoch just finished (assigner counts, loss balance)."""
     crit = getattr(getattr(trainer.model, "module", trainer.model), "criterion", None)
-    stats = getattr(crit, "epoch_stats", None) or getattr(crit, "stats", None)
+    return dict(getattr(crit, "last_epoch_stats", {}) or {})
+
+
+def _log_assigner_stats(trainer):
+    """Log the epoch's assigner counters (e.g. targets recovered by ``recover``) and the loss balance."""
+    stats = _epoch_stats(trainer)
     if stats and RANK in {-1, 0}:
-        LOGGER.info("assigner: " + ", ".join(f"{k}={v:g}" for k, v in stats.items()))
+        LOGGER.info("epoch stats: " + ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
 
 
 __all__ = ["AnchorTrainer", "strip_ext"]
