@@ -137,3 +137,51 @@ def _setting_mask(lists, offsets, counts, path):
     mask = np.zeros(int(offsets[-1]), dtype=bool)
     mask[offsets[img] + idx - 1] = True
     return mask, lens
+
+
+def _gt_list_cell(idx: np.ndarray, n_faces: int):
+    """1-based indices -> the MATLAB value the official files hold: a double column whose storage
+    MATLAB compacted to uint8 (uint16 above 255); ``find`` on a single face gives a 0x0 empty."""
+    from .matfile import Numeric
+
+    if idx.size == 0:
+        return Numeric(np.zeros((0, 0) if n_faces == 1 else (0, 1), np.uint8), "double")
+    dtype = np.uint8 if idx.max() <= 255 else np.uint16
+    return Numeric(idx.astype(dtype).reshape(-1, 1), "double")
+
+
+def save_ground_truth(gt: GroundTruth, gt_dir) -> Path:
+    """Write ``gt`` as the four official files (inverse of :func:`load_ground_truth`).
+
+    Same keys, cell nesting (61x1-style event cells of Nx1 image cells), MATLAB classes and
+    storage types as the real files: boxes int32 (n, 4), labels uint8 (n, 1), gt_list double
+    stored as uint8/uint16 (k, 1), event/file names 1xN char. Byte-deterministic.
+    """
+    from .matfile import Numeric, write_mat
+
+    gt_dir = Path(gt_dir)
+    by_event = {e: [] for e in gt.events}
+    for i, (event, _) in enumerate(gt.images):
+        by_event[event].append(i)
+    n = gt.num_faces_per_image
+
+    def cells(fn):
+        return [[fn(i) for i in by_event[e]] for e in gt.events]
+
+    base = {}
+    for a in sorted(ATTRIBUTES):  # the official files list variables alphabetically
+        lab = gt.labels.get(a, np.zeros(len(gt.boxes), np.uint8))
+        base[a + "_label_list"] = cells(lambda i: Numeric(lab[gt.offsets[i]:gt.offsets[i + 1]].astype(np.uint8).reshape(-1, 1)))
+    base["event_list"] = list(gt.events)
+    base["face_bbx_list"] = cells(lambda i: Numeric(gt.boxes[gt.offsets[i]:gt.offsets[i + 1]].astype(np.int32).reshape(-1, 4)))
+    base["file_list"] = cells(lambda i: gt.images[i][1])
+    order = ["blur_label_list", "event_list", "expression_label_list", "face_bbx_list", "file_list",
+             "illumination_label_list", "invalid_label_list", "occlusion_label_list", "pose_label_list"]
+    write_mat(gt_dir / GT_FILE, {k: base[k] for k in order})
+    for s, mask in gt.evaluated.items():
+        lists = cells(lambda i: _gt_list_cell(np.flatnonzero(mask[gt.offsets[i]:gt.offsets[i + 1]]) + 1, int(n[i])))
+        variables = {k: base[k] for k in order[:5]}
+        variables["gt_list"] = lists
+        variables.update({k: base[k] for k in order[5:]})
+        write_mat(gt_dir / SETTING_FILE.format(s), variables)
+    return gt_dir
