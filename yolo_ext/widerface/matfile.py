@@ -11,15 +11,15 @@ Format reference: MathWorks, "MAT-File Format" (Level 5 MAT-files), version 7 co
 """
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
 import numpy as np
+
+from .fsutil import atomic_write_bytes
 
 # data types (miXXX) and array classes (mxXXX) of the Level 5 format
 MI = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "double": 9,
@@ -100,16 +100,4 @@ def mat_bytes(variables: Mapping[str, Value], header_text: str = HEADER_TEXT) ->
 
 def write_mat(path, variables: Mapping[str, Value], header_text: str = HEADER_TEXT) -> Path:
     """Write :func:`mat_bytes` to ``path`` atomically (temp file in the same dir + os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = mat_bytes(variables, header_text)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, mat_bytes(variables, header_text))

@@ -9,14 +9,13 @@ rows are sorted by score, highest first, with a stable sort (MATLAB ``sort(..., 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
+from .fsutil import atomic_dir
 from .groundtruth import GroundTruth
 
 PredMapping = Mapping[Tuple[str, str], np.ndarray]
@@ -187,23 +186,11 @@ def write_predictions(pred: PredMapping, out_dir) -> Path:
     precision (``repr``), so reading them back is exact.
     """
     out_dir = Path(out_dir).resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         for (event, name), a in pred.items():
             a = np.asarray(a, dtype=np.float64).reshape(-1, 5) if np.size(a) else np.zeros((0, 5))
             a = a[np.argsort(-a[:, 4], kind="stable")]
             (tmp / event).mkdir(exist_ok=True)
             with open(tmp / event / f"{name}.txt", "w") as fh:
                 fh.write(f"{name}\n{len(a)}\n{_format_rows(a)}")
-        old = None
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "x")
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
