@@ -111,10 +111,13 @@ def slow_reference(images, gt_lists, preds, iou=0.5):
         for h in range(len(pred)):
             b = pred[h]
             best, idx = -np.inf, -1
+            bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
             for j, g in enumerate(gt):
-                w = min(g[0] + g[2], b[0] + b[2]) - max(g[0], b[0]) + 1
-                hh = min(g[1] + g[3], b[1] + b[3]) - max(g[1], b[1]) + 1
-                o = 0.0 if w <= 0 or hh <= 0 else w * hh / ((g[2] + 1) * (g[3] + 1) + (b[2] + 1) * (b[3] + 1) - w * hh)
+                gx1, gy1, gx2, gy2 = g[0], g[1], g[0] + g[2], g[1] + g[3]
+                w = min(gx2, bx2) - max(gx1, bx1) + 1
+                hh = min(gy2, by2) - max(gy1, by1) + 1
+                union = (gx2 - gx1 + 1) * (gy2 - gy1 + 1) + (bx2 - bx1 + 1) * (by2 - by1 + 1) - w * hh
+                o = 0.0 if w <= 0 or hh <= 0 else (w * hh / union if union else np.inf)
                 if o > best:
                     best, idx = o, j
             if best >= iou:
@@ -246,3 +249,12 @@ def test_ground_truth_as_detections_scores_near_one():
     res = evaluate(mapping, gt)
     for s in SETTINGS:
         assert res[s] > 0.99, (s, res[s])
+
+
+def test_iou_exactly_half_is_a_match_with_plus_one_areas():
+    # face x 0..9 (area (9-0+1)^2 = 100), detection x 0..9, y 0..4 (area 50): IoU = 50/100 = 0.5
+    gt = make_gt([np.array([[0, 0, 9, 9]])], [[0]])
+    res = evaluate({("0--Parade", "img_0"): np.array([[0, 0, 9, 4, 0.9]])}, gt)
+    assert res["hard"] == pytest.approx(1.0)
+    res = evaluate({("0--Parade", "img_0"): np.array([[0, 0, 9, 3, 0.9]])}, gt)  # IoU 40/100
+    assert res["hard"] == 0.0
