@@ -55,6 +55,9 @@ def test_radius_small_target_gets_centre_cell_only():
 def test_radius_medium_and_large_targets():
     # 2x2 cells centred on a cell corner: r = 1, the four cells around the corner (distance 0.71).
     assert radius_cells(3.0, 3.0, 2.0, 2.0) == {(2, 2), (2, 3), (3, 2), (3, 3)}
+    # the same box centred on a cell centre: the 4 neighbours are in the disc (distance 1 = r) but their
+    # centres lie on the box edge, not strictly inside: centre cell only.
+    assert radius_cells(3.5, 3.5, 2.0, 2.0) == {(3, 3)}
     # 12x12 cells centred on a cell centre: r = min(0.5 * 12, 3) = 3; integer offsets with
     # di^2 + dj^2 <= 9: 13 on the axes (|d| <= 3) + 4 * 4 off-axis ((1,1) (1,2) (2,1) (2,2)) = 29.
     big = radius_cells(20.5, 20.5, 12.0, 12.0)

@@ -30,8 +30,8 @@ class RadiusAssigner:
 
     A target smaller than a cell (gw * gh <= 1, r <= 0.5) therefore gets exactly its centre cell
     (every other cell centre is at least 0.5 away), a 2x2-cell target up to 4 cells and a target of
-    more than 6x6 cells a full disc of radius 3 (about 28 cells; 29 when centred on a cell centre). Cells are enumerated per (anchor, target)
-    from a (2R+1)^2 window, R = floor(r + 0.5), sized per target (no waste on tiny faces).
+    more than 6x6 cells a full disc of radius 3 (28 to 32 cells depending on where the centre falls). Cells are enumerated per (anchor, target)
+    from the bounding rectangle of disc and box (plus the centre cell), so tiny faces cost one cell.
     Weights are 1.
     """
 
@@ -50,21 +50,24 @@ class RadiusAssigner:
     def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
         """Positives of one level; ``match`` is bool (na, nt) anchor/target matches."""
         a, t = match.nonzero(as_tuple=True)
-        gx, gy, gw, gh = ctx.tg[t, 2:6].unbind(1)
-        r = (self.radius_scale * (gw * gh).sqrt()).clamp(max=self.radius_max)
-        ci = gx.long().clamp(0, ctx.nx - 1)  # centre cell, as YOLOv5 (clamped)
-        cj = gy.long().clamp(0, ctx.ny - 1)
-        half = torch.floor(r + 0.5).long()  # window half-size R in cells
-        side = 2 * half + 1
-        owner, local = expand_ranges(side * side)
-        s = side[owner]
-        di, dj = local % s - half[owner], local // s - half[owner]
-        gi, gj = ci[owner] + di, cj[owner] + dj
-        dx = gi.float() + 0.5 - gx[owner]
-        dy = gj.float() + 0.5 - gy[owner]
-        inside = (dx * dx + dy * dy <= r[owner] ** 2) & (dx.abs() < gw[owner] / 2) & (dy.abs() < gh[owner] / 2)
-        inside &= (gi >= 0) & (gi < ctx.nx) & (gj >= 0) & (gj < ctx.ny)
-        keep = inside | ((di == 0) & (dj == 0))
+        gxy, gwh = ctx.tg[t, 2:4], ctx.tg[t, 4:6]
+        r = (self.radius_scale * gwh.prod(1).sqrt()).clamp(max=self.radius_max)
+        centre = gxy.long().clamp(min=0)  # centre cell (YOLOv5's), clamped into the grid
+        centre = torch.min(centre, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=centre.device))
+        # window: cells whose centre is within min(r, half box) (+ float slack) of the centre per axis, + the centre cell
+        reach = torch.min(r[:, None], gwh / 2)
+        lo = torch.min(torch.ceil(gxy - reach - 0.5 - 1e-4).long().clamp(min=0), centre)
+        hi = torch.max(torch.floor(gxy + reach - 0.5 + 1e-4).long(), centre)
+        hi = torch.min(hi, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=hi.device))
+        size = hi - lo + 1  # (M, 2) columns, rows
+        owner, local = expand_ranges(size[:, 0] * size[:, 1])
+        gi = lo[owner, 0] + local % size[owner, 0]
+        gj = lo[owner, 1] + local // size[owner, 0]
+        dx = gi.float() + 0.5 - gxy[owner, 0]
+        dy = gj.float() + 0.5 - gxy[owner, 1]
+        half = gwh[owner] / 2
+        keep = (dx * dx + dy * dy <= r[owner] ** 2) & (dx.abs() < half[:, 0]) & (dy.abs() < half[:, 1])
+        keep |= (gi == centre[owner, 0]) & (gj == centre[owner, 1])
         owner, gi, gj = owner[keep], gi[keep], gj[keep]
         tt = t[owner]
         b = ctx.tg[tt, 0].long()
