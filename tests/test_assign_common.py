@@ -135,3 +135,18 @@ def test_grad_inputs_and_target_order(spec, params):
             assert key(lt, lt.t) == key(lp, perm[lp.t])
         if lt.ignore is not None:
             assert torch.equal(lt.ignore, lp.ignore)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("spec,params", SPECS, ids=IDS)
+def test_cuda_matches_cpu(spec, params):
+    targets = make_targets(120, 7)
+    preds = make_preds(targets, 0)
+    cpu = build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, preds)
+    gpu = build_assigner(spec, **params)(targets.cuda(), ANCHORS.cuda(), STRIDES.cuda(), SHAPES, [p.cuda() for p in preds])
+    assert cpu.stats == gpu.stats
+    for lc, lg in zip(cpu, gpu):
+        assert all(x is None or x.device.type == "cuda" for x in lg)
+        key = lambda lt: sorted(zip(*(x.tolist() for x in (lt.b, lt.a, lt.gj, lt.gi, lt.t, lt.weight))))
+        assert key(lc) == key(lg)
+        assert (lc.ignore is None and lg.ignore is None) or torch.equal(lc.ignore, lg.ignore.cpu())

@@ -50,25 +50,27 @@ class RadiusAssigner:
     def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
         """Positives of one level; ``match`` is bool (na, nt) anchor/target matches."""
         a, t = match.nonzero(as_tuple=True)
-        gxy, gwh = ctx.tg[t, 2:4], ctx.tg[t, 4:6]
-        r = (self.radius_scale * gwh.prod(1).sqrt()).clamp(max=self.radius_max)
-        centre = gxy.long().clamp(min=0)  # centre cell (YOLOv5's), clamped into the grid
-        centre = torch.min(centre, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=centre.device))
+        gx, gy, gw, gh = (c.contiguous() for c in ctx.tg.index_select(0, t)[:, 2:6].unbind(1))
+        r = (self.radius_scale * (gw * gh).sqrt()).clamp(max=self.radius_max)
+        ci = gx.long().clamp(0, ctx.nx - 1)  # centre cell (YOLOv5's), clamped into the grid
+        cj = gy.long().clamp(0, ctx.ny - 1)
         # window: cells whose centre is within min(r, half box) (+ float slack) of the centre per axis, + the centre cell
-        reach = torch.min(r[:, None], gwh / 2)
-        lo = torch.min(torch.ceil(gxy - reach - 0.5 - 1e-4).long().clamp(min=0), centre)
-        hi = torch.max(torch.floor(gxy + reach - 0.5 + 1e-4).long(), centre)
-        hi = torch.min(hi, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=hi.device))
-        size = hi - lo + 1  # (M, 2) columns, rows
-        owner, local = expand_ranges(size[:, 0] * size[:, 1])
-        gi = lo[owner, 0] + local % size[owner, 0]
-        gj = lo[owner, 1] + local // size[owner, 0]
-        dx = gi.float() + 0.5 - gxy[owner, 0]
-        dy = gj.float() + 0.5 - gxy[owner, 1]
-        half = gwh[owner] / 2
-        keep = (dx * dx + dy * dy <= r[owner] ** 2) & (dx.abs() < half[:, 0]) & (dy.abs() < half[:, 1])
-        keep |= (gi == centre[owner, 0]) & (gj == centre[owner, 1])
-        owner, gi, gj = owner[keep], gi[keep], gj[keep]
-        tt = t[owner]
-        b = ctx.tg[tt, 0].long()
-        return LevelTargets(b, a[owner], gj, gi, tt, torch.ones(tt.shape, device=tt.device), None)
+        ex, ey = torch.min(r, gw / 2), torch.min(r, gh / 2)
+        i0 = torch.min(torch.ceil(gx - ex - 0.5 - 1e-4).long().clamp(min=0), ci)
+        j0 = torch.min(torch.ceil(gy - ey - 0.5 - 1e-4).long().clamp(min=0), cj)
+        ncol = torch.max(torch.floor(gx + ex - 0.5 + 1e-4).long().clamp(max=ctx.nx - 1), ci) - i0 + 1
+        nrow = torch.max(torch.floor(gy + ey - 0.5 + 1e-4).long().clamp(max=ctx.ny - 1), cj) - j0 + 1
+        owner, local = expand_ranges(ncol * nrow)
+        n_o = ncol.index_select(0, owner)
+        gi = i0.index_select(0, owner) + local % n_o
+        gj = j0.index_select(0, owner) + local // n_o
+        dx = gi.float() + 0.5 - gx.index_select(0, owner)
+        dy = gj.float() + 0.5 - gy.index_select(0, owner)
+        keep = (dx * dx + dy * dy <= r.index_select(0, owner).square()) & (dx.abs() < gw.index_select(0, owner) / 2)
+        keep &= dy.abs() < gh.index_select(0, owner) / 2
+        keep |= (gi == ci.index_select(0, owner)) & (gj == cj.index_select(0, owner))
+        k = keep.nonzero().squeeze(1)
+        owner = owner.index_select(0, k)
+        tt = t.index_select(0, owner)
+        b = ctx.tg[:, 0].index_select(0, tt).long()
+        return LevelTargets(b, a.index_select(0, owner), gj.index_select(0, k), gi.index_select(0, k), tt, torch.ones(tt.shape, device=tt.device), None)
