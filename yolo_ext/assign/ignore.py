@@ -61,7 +61,8 @@ class IgnoreModifier:
         p, s = ctx.preds, ctx.stride
         # largest displacement of a predicted centre from its own cell centre, per axis (px); reduce over
         # (image, anchor) first so that the full-size tensor is only read, never copied
-        centre = (torch.stack(torch.meshgrid(torch.arange(ctx.nx, device=p.device), torch.arange(ctx.ny, device=p.device), indexing="xy"), -1) + 0.5) * s
+        cols, rows = torch.arange(ctx.nx, device=p.device), torch.arange(ctx.ny, device=p.device)
+        centre = (torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1) + 0.5) * s  # (ny, nx, 2) x, y
         lo_xy, hi_xy = torch.aminmax(p.reshape(-1, ctx.ny, ctx.nx, 4), dim=0)
         disp = torch.max(hi_xy[..., :2].float() - centre, centre - lo_xy[..., :2].float()).amax(dim=(0, 1))  # (2,)
         if not torch.isfinite(disp).all():
@@ -87,7 +88,8 @@ class IgnoreModifier:
             boxes = targets_to_pixels(ctx)
             owner, gj, gi = self._candidates(ctx, boxes)
             b = ctx.targets[:, 0].index_select(0, owner).long()
-            idx = cell_key(b, torch.zeros_like(b), gj, gi, na, ny, nx)[:, None] + torch.arange(na, device=b.device) * (ny * nx)  # (P, na)
+            anchor0 = cell_key(b, torch.zeros_like(b), gj, gi, na, ny, nx)
+            idx = anchor0[:, None] + torch.arange(na, device=b.device) * (ny * nx)  # (P, na) flat cells, every anchor
             pb = p.reshape(-1, 4).index_select(0, idx.reshape(-1)).view(-1, na, 4).float()
             hit = box_iou_xywh(pb, boxes.index_select(0, owner)[:, None]) > self.ignore_iou  # (P, na)
             ignore[idx.reshape(-1).index_select(0, hit.reshape(-1).nonzero().squeeze(1))] = True

@@ -30,8 +30,9 @@ class RadiusAssigner:
 
     A target smaller than a cell (gw * gh <= 1, r <= 0.5) therefore gets exactly its centre cell
     (every other cell centre is at least 0.5 away), a 2x2-cell target up to 4 cells and a target of
-    more than 6x6 cells a full disc of radius 3 (28 to 32 cells depending on where the centre falls). Cells are enumerated per (anchor, target)
-    from the bounding rectangle of disc and box (plus the centre cell), so tiny faces cost one cell.
+    more than 6x6 cells a full disc of radius 3 (28 to 32 cells depending on where the centre falls).
+    Cells are enumerated per (anchor, target) from the bounding rectangle of disc and box (plus the
+    centre cell), so tiny faces cost one cell.
     Weights are 1.
     """
 
@@ -73,4 +74,5 @@ class RadiusAssigner:
         owner = owner.index_select(0, k)
         tt = t.index_select(0, owner)
         b = ctx.tg[:, 0].index_select(0, tt).long()
-        return LevelTargets(b, a.index_select(0, owner), gj.index_select(0, k), gi.index_select(0, k), tt, torch.ones(tt.shape, device=tt.device), None)
+        a, gj, gi = a.index_select(0, owner), gj.index_select(0, k), gi.index_select(0, k)
+        return LevelTargets(b, a, gj, gi, tt, torch.ones(tt.shape, device=tt.device), None)
