@@ -5,7 +5,9 @@ P4 30,61 62,45 59,119 / P5 116,90 156,198 373,326), WIDER-like faces (height log
 median 12.5 px and p95 ~77 px at 640, width ~0.8 x height), YOLOv5-style decoded predictions
 (for ignore and dedup-iou). Scenarios: 30 faces per image, 300 per image, and one image with 700
 faces plus 30 in each other image. Prints the median time per call and its ratio to yolov5, and
-the 300/30 growth of each strategy (linear growth in targets -> ~10x; an O(n^2) step would show).
+the 300/30 growth of each strategy (linear growth in targets -> at most ~10x; an O(n^2) step
+would show ~100x). Calls are interleaved round-robin, so load from other processes shifts every
+strategy alike and the ratios stay comparable.
 
     python bench/bench_assign.py [--repeats 15] [--threads 2] [--device cpu]
 """
@@ -56,14 +58,18 @@ def yolo_preds(seed):
     return out
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
+def median_times(fns, repeats):
+    """Median seconds per call of each function; calls are interleaved round-robin so that load from
+    other processes hits every strategy alike and the ratios stay meaningful."""
+    for fn in fns:
+        fn()  # warm-up
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def main():
@@ -83,16 +89,19 @@ def main():
     res = {}
     for sname, counts in scenarios.items():
         targets = wider_targets(counts, 1).to(dev)
+        calls, names = [], []
         for spec, params in SPECS:
             assigner = build_assigner(spec, **params)
-            name = assigner.spec + ("(iou)" if params.get("dedup_mode") == "iou" else "")
+            names.append(assigner.spec + ("(iou)" if params.get("dedup_mode") == "iou" else ""))
 
-            def call():
+            def call(assigner=assigner, targets=targets):
                 out = assigner(targets, anchors, strides, SHAPES, preds)
                 sync()
                 return out
 
-            res[sname, name] = (median_time(call, args.repeats), call().stats["positives"])
+            calls.append(call)
+        for name, call, t in zip(names, calls, median_times(calls, args.repeats)):
+            res[sname, name] = (t, call().stats["positives"])
     names = list(dict.fromkeys(n for _, n in res))
     head = f"{'strategy':<24}" + "".join(f"{s:>26}" for s in scenarios) + f"{'300/30':>9}"
     print(head + "\n" + "-" * len(head))
