@@ -75,4 +75,4 @@ class RadiusAssigner:
         tt = t.index_select(0, owner)
         b = ctx.tg[:, 0].index_select(0, tt).long()
         a, gj, gi = a.index_select(0, owner), gj.index_select(0, k), gi.index_select(0, k)
-        return LevelTargets(b, a, gj, gi, tt, torch.ones(tt.shape, device=tt.device), None)
+        return LevelTargets(b, a, gj, gi, tt, torch.ones(tt.shape, dtype=torch.float32, device=tt.device), None)

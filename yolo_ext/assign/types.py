@@ -50,7 +50,7 @@ class LevelTargets(NamedTuple):
     def empty(device: torch.device) -> "LevelTargets":
         """A level with no positives and no ignore mask."""
         z = torch.zeros(0, dtype=torch.long, device=device)
-        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, device=device), None)
+        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, dtype=torch.float32, device=device), None)
 
 
 @dataclass
