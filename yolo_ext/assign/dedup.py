@@ -25,7 +25,7 @@ class DedupModifier:
     * ``dedup_mode="iou"``: the target whose box has the highest IoU with the prediction decoded
       at that cell (needs ``preds``), ties broken by the ``unique`` rule.
 
-    Output positives are ordered by flat cell index. ``stats["dedup_removed"]`` counts removed
+    Kept positives stay in their input order. ``stats["dedup_removed"]`` counts removed
     positives (all levels). Runs after ``recover`` and before ``ignore``.
     """
 
@@ -49,17 +49,30 @@ class DedupModifier:
         if m == 0:
             return lt
         key = cell_key(lt.b, lt.a, lt.gj, lt.gi, ctx.na, ctx.ny, ctx.nx)
-        tg = ctx.tg[lt.t]
-        dx = lt.gi.float() + 0.5 - tg[:, 2]
-        dy = lt.gj.float() + 0.5 - tg[:, 3]
-        keys = [dx * dx + dy * dy, tg[:, 4] * tg[:, 5], lt.t, -lt.weight]
+        sk, order = torch.sort(key, stable=True)
+        new = torch.ones_like(sk, dtype=torch.bool)
+        new[1:] = sk[1:] != sk[:-1]
+        group = torch.cumsum(new, 0) - 1
+        contested = order[torch.bincount(group)[group] > 1]  # positives sharing their cell with another
+        keep = torch.ones(m, dtype=torch.bool, device=key.device)
+        if contested.numel():
+            keep[contested] = False
+            keep[contested[self._best(ctx, lt, contested, key[contested])]] = True
+        stats["dedup_removed"] += float(m - int(keep.sum()))
+        return lt.select(keep)
+
+    def _best(self, ctx: LevelContext, lt: LevelTargets, idx: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Positions in ``idx`` (int64 (k,) contested positives, cell ``key``) of the claim kept per cell."""
+        t, gi, gj = lt.t[idx], lt.gi[idx], lt.gj[idx]
+        tg = ctx.tg[t]
+        dx = gi.float() + 0.5 - tg[:, 2]
+        dy = gj.float() + 0.5 - tg[:, 3]
+        keys = [dx * dx + dy * dy, tg[:, 4] * tg[:, 5], t, -lt.weight[idx]]
         if self.dedup_mode == "iou":
-            pred = ctx.preds[lt.b, lt.a, lt.gj, lt.gi].float()
-            keys.insert(0, -box_iou_xywh(pred, targets_to_pixels(ctx, lt.t)))
+            pred = ctx.preds[lt.b[idx], lt.a[idx], gj, gi].float()
+            keys.insert(0, -box_iou_xywh(pred, targets_to_pixels(ctx, t)))
         order = lexsort([key] + keys)  # grouped by cell, best claim first
         sk = key[order]
         first = torch.ones_like(sk, dtype=torch.bool)
         first[1:] = sk[1:] != sk[:-1]
-        keep = order[first]
-        stats["dedup_removed"] += float(m - keep.numel())
-        return lt.select(keep)
+        return order[first]

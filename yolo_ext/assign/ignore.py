@@ -11,7 +11,7 @@ from typing import Dict
 
 import torch
 
-from .ops import LevelContext, box_iou_xywh, expand_ranges, targets_to_pixels
+from .ops import LevelContext, box_iou_xywh, cell_key, expand_ranges, targets_to_pixels
 from .types import LevelTargets
 
 
@@ -51,36 +51,48 @@ class IgnoreModifier:
             raise ValueError(f"ignore_iou must be in (0, 1], got {ignore_iou}")
 
     def _candidates(self, ctx: LevelContext, boxes: torch.Tensor):
-        """Cells (owner target, row, column) whose prediction may overlap a target > ignore_iou."""
-        p = ctx.preds
-        s = ctx.stride
-        centres = torch.stack(torch.meshgrid(torch.arange(ctx.ny, device=p.device), torch.arange(ctx.nx, device=p.device), indexing="ij")[::-1], -1)
-        disp = (p[..., :2].float() - (centres.float() + 0.5) * s).abs().amax(dim=(0, 1, 2, 3))  # (2,) px
+        """Cells (owner target, row, column) whose prediction may overlap a target > ignore_iou.
+
+        Args:
+            boxes: float32 (n, 4) target boxes xywh in pixels.
+        Returns:
+            owner, gj, gi: int64 (P,) target index, row and column of each candidate cell.
+        """
+        p, s = ctx.preds, ctx.stride
+        # largest displacement of a predicted centre from its own cell centre, per axis (px); reduce over
+        # (image, anchor) first so that the full-size tensor is only read, never copied
+        cols, rows = torch.arange(ctx.nx, device=p.device), torch.arange(ctx.ny, device=p.device)
+        centre = (torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1) + 0.5) * s  # (ny, nx, 2) x, y
+        lo_xy, hi_xy = torch.aminmax(p.reshape(-1, ctx.ny, ctx.nx, 4), dim=0)
+        disp = torch.max(hi_xy[..., :2].float() - centre, centre - lo_xy[..., :2].float()).amax(dim=(0, 1))  # (2,)
         if not torch.isfinite(disp).all():
             raise ValueError(f"preds[{ctx.index}] holds non-finite box centres")
         reach = boxes[:, 2:4] * (iou_reach(self.ignore_iou) * 1.001) + disp + 1e-3  # (n, 2) px
-        lo = torch.floor((boxes[:, :2] - reach) / s - 0.5).long()
-        hi = torch.ceil((boxes[:, :2] + reach) / s - 0.5).long()
-        lo = torch.max(lo, torch.zeros_like(lo))
-        hi = torch.min(hi, torch.tensor([ctx.nx - 1, ctx.ny - 1], device=hi.device))
-        size = (hi - lo + 1).clamp(min=0)  # (n, 2) columns, rows
-        owner, local = expand_ranges(size[:, 0] * size[:, 1])
-        ncol = size[owner, 0]
-        return owner, lo[owner, 1] + local // ncol, lo[owner, 0] + local % ncol
+        # cell i qualifies when its centre (i + 0.5) * s is strictly within reach of the target centre
+        lo = torch.floor((boxes[:, :2] - reach) / s - 0.5).long() + 1
+        hi = torch.ceil((boxes[:, :2] + reach) / s - 0.5).long() - 1
+        i0, j0 = lo.clamp(min=0).unbind(1)
+        ncol = (hi[:, 0].clamp(max=ctx.nx - 1) - i0 + 1).clamp(min=0)
+        nrow = (hi[:, 1].clamp(max=ctx.ny - 1) - j0 + 1).clamp(min=0)
+        owner, local = expand_ranges(ncol * nrow)
+        n_o = ncol.index_select(0, owner)
+        return owner, j0.index_select(0, owner) + local // n_o, i0.index_select(0, owner) + local % n_o
 
     def apply(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, float]) -> LevelTargets:
         """Return ``lt`` with its ``ignore`` mask set (bool (bs, na, ny, nx))."""
         p = ctx.preds
-        bs, na = int(p.shape[0]), int(p.shape[1])
-        ignore = torch.zeros((bs, na, ctx.ny, ctx.nx), dtype=torch.bool, device=p.device)
+        bs, na, ny, nx = (int(v) for v in p.shape[:4])
+        ignore = torch.zeros(bs * na * ny * nx, dtype=torch.bool, device=p.device)
         stats.setdefault("ignored", 0.0)
         if ctx.targets.shape[0]:
             boxes = targets_to_pixels(ctx)
             owner, gj, gi = self._candidates(ctx, boxes)
-            b = ctx.targets[owner, 0].long()
-            iou = box_iou_xywh(p[b, :, gj, gi].float(), boxes[owner, None])  # (P, na)
-            pair, anchor = (iou > self.ignore_iou).nonzero(as_tuple=True)
-            ignore[b[pair], anchor, gj[pair], gi[pair]] = True
-            ignore[lt.b, lt.a, lt.gj, lt.gi] = False
+            b = ctx.targets[:, 0].index_select(0, owner).long()
+            anchor0 = cell_key(b, torch.zeros_like(b), gj, gi, na, ny, nx)
+            idx = anchor0[:, None] + torch.arange(na, device=b.device) * (ny * nx)  # (P, na) flat cells, every anchor
+            pb = p.reshape(-1, 4).index_select(0, idx.reshape(-1)).view(-1, na, 4).float()
+            hit = box_iou_xywh(pb, boxes.index_select(0, owner)[:, None]) > self.ignore_iou  # (P, na)
+            ignore[idx.reshape(-1).index_select(0, hit.reshape(-1).nonzero().squeeze(1))] = True
+            ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
             stats["ignored"] += float(ignore.sum())
-        return lt._replace(ignore=ignore)
+        return lt._replace(ignore=ignore.view(bs, na, ny, nx))

@@ -41,7 +41,10 @@ class LevelContext(NamedTuple):
         return int(self.anchors.shape[0])
 
 
-def check_inputs(targets, anchors, strides, shapes, preds) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, int]]]:
+Inputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, int]]]
+
+
+def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
     """Validate the assigner call arguments; return float32 targets/anchors/strides and int shapes.
 
     Raises ValueError naming the offending argument and its shape/value.
@@ -63,7 +66,9 @@ def check_inputs(targets, anchors, strides, shapes, preds) -> Tuple[torch.Tensor
         bs = int(preds[0].shape[0]) if preds[0].dim() == 5 else -1
         for i, (p, (ny, nx)) in enumerate(zip(preds, shapes)):
             if p.dim() != 5 or tuple(p.shape[1:]) != (na, ny, nx, 4) or p.shape[0] != bs:
-                raise ValueError(f"preds[{i}] must have shape (bs, {na}, {ny}, {nx}, 4) with one bs for all levels, got {tuple(p.shape)}")
+                raise ValueError(
+                    f"preds[{i}] must have shape (bs, {na}, {ny}, {nx}, 4) with one bs for all levels, got {tuple(p.shape)}"
+                )
         if targets.shape[0] and int(targets[:, 0].max()) >= bs:
             raise ValueError(f"targets reference image {int(targets[:, 0].max())} but preds hold a batch of {bs} images")
     return targets.float(), anchors.float().to(targets.device), strides, shapes
@@ -84,7 +89,8 @@ def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContex
         tg = targets * gain
         r = tg[None, :, 4:6] / anc[:, None]  # (na, nt, 2)
         metric = torch.max(r, 1 / r).max(2)[0]
-        out.append(LevelContext(i, ny, nx, float(strides[i]), anc, gain, targets, tg, metric, None if preds is None else preds[i]))
+        pred = None if preds is None else preds[i]
+        out.append(LevelContext(i, ny, nx, float(strides[i]), anc, gain, targets, tg, metric, pred))
     return out
 
 

@@ -53,9 +53,13 @@ class Assigner:
         return f"Assigner({self.spec!r}, {params})"
 
     @torch.no_grad()
-    def __call__(self, targets: torch.Tensor, anchors: torch.Tensor, strides, shapes: Sequence, preds: Optional[Sequence[torch.Tensor]] = None) -> Assignment:
+    def __call__(
+        self, targets: torch.Tensor, anchors: torch.Tensor, strides, shapes: Sequence, preds: Optional[Sequence[torch.Tensor]] = None
+    ) -> Assignment:
         if preds is None and self.needs_preds:
-            raise ValueError(f"assigner {self.spec!r} needs preds (per-level decoded boxes (bs, na, ny, nx, 4) in pixels); got preds=None")
+            raise ValueError(
+                f"assigner {self.spec!r} needs preds (per-level decoded boxes (bs, na, ny, nx, 4) in pixels); got preds=None"
+            )
         targets, anchors, strides, shapes = check_inputs(targets, anchors, strides, shapes, preds)
         ctxs = level_contexts(targets, anchors, strides, shapes, [p.detach() for p in preds] if preds is not None else None)
         matches = [c.metric < self.base.anchor_t for c in ctxs]

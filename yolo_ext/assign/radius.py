@@ -30,8 +30,9 @@ class RadiusAssigner:
 
     A target smaller than a cell (gw * gh <= 1, r <= 0.5) therefore gets exactly its centre cell
     (every other cell centre is at least 0.5 away), a 2x2-cell target up to 4 cells and a target of
-    more than 6x6 cells a full disc of radius 3 (about 28 cells; 29 when centred on a cell centre). Cells are enumerated per (anchor, target)
-    from a (2R+1)^2 window, R = floor(r + 0.5), sized per target (no waste on tiny faces).
+    more than 6x6 cells a full disc of radius 3 (28 to 32 cells depending on where the centre falls).
+    Cells are enumerated per (anchor, target) from the bounding rectangle of disc and box (plus the
+    centre cell), so tiny faces cost one cell.
     Weights are 1.
     """
 
@@ -50,22 +51,28 @@ class RadiusAssigner:
     def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
         """Positives of one level; ``match`` is bool (na, nt) anchor/target matches."""
         a, t = match.nonzero(as_tuple=True)
-        gx, gy, gw, gh = ctx.tg[t, 2:6].unbind(1)
+        gx, gy, gw, gh = (c.contiguous() for c in ctx.tg.index_select(0, t)[:, 2:6].unbind(1))
         r = (self.radius_scale * (gw * gh).sqrt()).clamp(max=self.radius_max)
-        ci = gx.long().clamp(0, ctx.nx - 1)  # centre cell, as YOLOv5 (clamped)
+        ci = gx.long().clamp(0, ctx.nx - 1)  # centre cell (YOLOv5's), clamped into the grid
         cj = gy.long().clamp(0, ctx.ny - 1)
-        half = torch.floor(r + 0.5).long()  # window half-size R in cells
-        side = 2 * half + 1
-        owner, local = expand_ranges(side * side)
-        s = side[owner]
-        di, dj = local % s - half[owner], local // s - half[owner]
-        gi, gj = ci[owner] + di, cj[owner] + dj
-        dx = gi.float() + 0.5 - gx[owner]
-        dy = gj.float() + 0.5 - gy[owner]
-        inside = (dx * dx + dy * dy <= r[owner] ** 2) & (dx.abs() < gw[owner] / 2) & (dy.abs() < gh[owner] / 2)
-        inside &= (gi >= 0) & (gi < ctx.nx) & (gj >= 0) & (gj < ctx.ny)
-        keep = inside | ((di == 0) & (dj == 0))
-        owner, gi, gj = owner[keep], gi[keep], gj[keep]
-        tt = t[owner]
-        b = ctx.tg[tt, 0].long()
-        return LevelTargets(b, a[owner], gj, gi, tt, torch.ones(tt.shape, device=tt.device), None)
+        # window: cells whose centre is within min(r, half box) (+ float slack) of the centre per axis, + the centre cell
+        ex, ey = torch.min(r, gw / 2), torch.min(r, gh / 2)
+        i0 = torch.min(torch.ceil(gx - ex - 0.5 - 1e-4).long().clamp(min=0), ci)
+        j0 = torch.min(torch.ceil(gy - ey - 0.5 - 1e-4).long().clamp(min=0), cj)
+        ncol = torch.max(torch.floor(gx + ex - 0.5 + 1e-4).long().clamp(max=ctx.nx - 1), ci) - i0 + 1
+        nrow = torch.max(torch.floor(gy + ey - 0.5 + 1e-4).long().clamp(max=ctx.ny - 1), cj) - j0 + 1
+        owner, local = expand_ranges(ncol * nrow)
+        n_o = ncol.index_select(0, owner)
+        gi = i0.index_select(0, owner) + local % n_o
+        gj = j0.index_select(0, owner) + local // n_o
+        dx = gi.float() + 0.5 - gx.index_select(0, owner)
+        dy = gj.float() + 0.5 - gy.index_select(0, owner)
+        keep = (dx * dx + dy * dy <= r.index_select(0, owner).square()) & (dx.abs() < gw.index_select(0, owner) / 2)
+        keep &= dy.abs() < gh.index_select(0, owner) / 2
+        keep |= (gi == ci.index_select(0, owner)) & (gj == cj.index_select(0, owner))
+        k = keep.nonzero().squeeze(1)
+        owner = owner.index_select(0, k)
+        tt = t.index_select(0, owner)
+        b = ctx.tg[:, 0].index_select(0, tt).long()
+        a, gj, gi = a.index_select(0, owner), gj.index_select(0, k), gi.index_select(0, k)
+        return LevelTargets(b, a, gj, gi, tt, torch.ones(tt.shape, dtype=torch.float32, device=tt.device), None)

@@ -43,13 +43,14 @@ class LevelTargets(NamedTuple):
 
     def select(self, keep: torch.Tensor) -> "LevelTargets":
         """Keep the positives where ``keep`` (bool (m,) or int64 index) says so; ``ignore`` is kept as is."""
-        return LevelTargets(self.b[keep], self.a[keep], self.gj[keep], self.gi[keep], self.t[keep], self.weight[keep], self.ignore)
+        b, a, gj, gi, t, w = (x[keep] for x in (self.b, self.a, self.gj, self.gi, self.t, self.weight))
+        return LevelTargets(b, a, gj, gi, t, w, self.ignore)
 
     @staticmethod
     def empty(device: torch.device) -> "LevelTargets":
         """A level with no positives and no ignore mask."""
         z = torch.zeros(0, dtype=torch.long, device=device)
-        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, device=device), None)
+        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, dtype=torch.float32, device=device), None)
 
 
 @dataclass
