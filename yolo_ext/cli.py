@@ -133,6 +133,10 @@ def val_parser() -> argparse.ArgumentParser:
     ap.add_argument("--project", default="runs/val", help="runs directory (resolved to an absolute path)")
     ap.add_argument("--name", default="exp", help="run name")
     ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+    ap.add_argument("--wider-imgsz", type=int, default=None,
+                    help="WIDER FACE test size: longest side in pixels (default: --imgsz), 0 = original image size")
+    ap.add_argument("--wider-conf", type=float, default=0.01, help="confidence threshold of the WIDER FACE predictions")
+    ap.add_argument("--no-wider", action="store_true", help="skip the WIDER FACE evaluation on WIDER-format data")
     return ap
 
 
@@ -144,8 +148,9 @@ def val_main(argv=None):
     from .model import AnchorYOLO
 
     model = AnchorYOLO(str(w))
+    data = resolve_data(a.data)
     metrics = model.val(
-        data=resolve_data(a.data),
+        data=data,
         imgsz=a.imgsz,
         batch=a.batch_size,
         conf=a.conf_thres,
@@ -155,6 +160,12 @@ def val_main(argv=None):
         name=a.name,
         exist_ok=a.exist_ok,
     )
+    from .wider_val import run_wider_eval, wider_section
+
+    if not a.no_wider and wider_section(data) is not None:
+        imgsz = a.imgsz if a.wider_imgsz is None else a.wider_imgsz
+        metrics.wider = run_wider_eval(model, data, metrics.save_dir, imgsz=imgsz, conf=a.wider_conf,
+                                       iou=a.iou_thres, device=a.device, batch=a.batch_size)
     return metrics
 
 

@@ -50,6 +50,9 @@ CRITERION_DEFAULTS = {
     "balance_target": 0.5,  # target weighted box:obj ratio (1:2)
     "adapt_obj_gain": False,  # steer the obj gain toward balance_target once per epoch
     "obj_gain_scale": 1.0,  # current obj gain multiplier (written back by adapt_obj_gain)
+    # WIDER FACE evaluation at the end of training (data YAMLs with a `widerface:` section)
+    "wider_eval": True,  # predict WIDER val with best.pt, write wider_ap.json / wider_pr.png in the run dir
+    "wider_conf": 0.01,  # confidence threshold of the WIDER predictions
 }
 
 

@@ -33,6 +33,7 @@ class AnchorTrainer(DetectionTrainer):
             build_assigner(overrides["assigner"])
         super().__init__(trainer_base_cfg(cfg), overrides, _callbacks)
         self.add_callback("on_train_epoch_end", _log_assigner_stats)
+        self.add_callback("on_train_end", _wider_eval)
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = AnchorDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
@@ -64,6 +65,19 @@ class AnchorTrainer(DetectionTrainer):
             if p.exists():
                 os.replace(p, final[k])
         return saved
+
+
+def _wider_eval(trainer):
+    """WIDER FACE easy/medium/hard AP of best.pt at the training image size, if the data is WIDER-format."""
+    from .settings import hyp
+    from .wider_val import run_wider_eval, wider_section
+
+    if RANK not in {-1, 0} or not hyp(trainer.args, "wider_eval") or not trainer.best.exists():
+        return
+    if wider_section(trainer.data) is None:
+        return
+    run_wider_eval(trainer.best, trainer.data, trainer.save_dir, imgsz=trainer.args.imgsz,
+                   conf=hyp(trainer.args, "wider_conf"), device=trainer.args.device, batch=max(trainer.batch_size, 1))
 
 
 def _epoch_stats(trainer) -> dict:

@@ -13,3 +13,4 @@ class AnchorValidator(DetectionValidator):
 
     def __init__(self, dataloader=None, save_dir=None, args=None, _callbacks=None):
         super().__init__(dataloader, save_dir, strip_ext(args) if args is not None else None, _callbacks)
+        self.metrics.save_dir = self.save_dir  # so callers of Model.val() know where results went (WIDER files)
