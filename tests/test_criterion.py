@@ -98,7 +98,9 @@ def test_pos_normalisation_and_ohem_hand_case():
 @pytest.mark.parametrize("name", ["bce", "focal", "qfl", "vfl"])
 def test_every_loss_finite_with_and_without_positives(name):
     crit = YOLOv5Criterion(tiny_model(nc=3, obj_loss=name, cls_loss=name))
-    p = (torch.randn(2, 1, 2, 2, 8) * 30).requires_grad_()
+    p = torch.randn(2, 1, 2, 2, 8)
+    p[..., 4:] *= 30  # saturated objectness / class logits (the box branch is YOLOv5's CIoU, unchanged)
+    p.requires_grad_()
     empty = {"batch_idx": torch.zeros(0), "cls": torch.zeros(0, 1), "bboxes": torch.zeros(0, 4)}
     for b in (empty, batch_one()):
         loss, _ = crit({"preds": [p]}, b)
