@@ -207,6 +207,24 @@ def test_a_few_iterations_lower_the_loss(cfg):
     assert np.isfinite(losses).all() and losses[-1] < 0.9 * losses[0], losses
 
 
+def onnx_ops(model, tmp_path, name, imgsz=64):
+    import onnx
+    from ultralytics.utils.export.engine import torch2onnx
+
+    model.eval().model[-1].export = True
+    f = torch2onnx(model, torch.rand(1, 3, imgsz, imgsz), str(tmp_path / f"{name}.onnx"))
+    model.model[-1].export = False
+    return [n.op_type for n in onnx.load(f).graph.node]
+
+
+def test_fused_rep_onnx_graph_is_the_plain_graph(tmp_path):
+    """Deployment never sees the branches: same ONNX op sequence as the plain model (no leftover Add etc.)."""
+    rep_ops = onnx_ops(randomise_bn(build("face-vgg-fpn-rep.yaml")).fuse(verbose=False), tmp_path, "rep")
+    plain_ops = onnx_ops(randomise_bn(build("face-vgg-fpn.yaml")).fuse(verbose=False), tmp_path, "plain")
+    assert rep_ops == plain_ops and rep_ops.count("Conv") == 14
+    assert onnx_ops(build("face-vgg-fpn-rep.yaml"), tmp_path, "unfused").count("Conv") == 14 + 11  # 1x1 branches
+
+
 @pytest.mark.slow
 def test_onnx_export_of_fused_rep_model_matches_pytorch(tmp_path):
     import onnx

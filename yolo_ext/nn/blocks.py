@@ -73,19 +73,19 @@ class RepConvReLU(ConvReLU):
         self.bn1x1 = nn.BatchNorm2d(c2)
         self.bn_id = nn.BatchNorm2d(c2) if c1 == c2 and s == 1 else None
 
-    def _branches(self, x: torch.Tensor) -> torch.Tensor | float:
-        """Sum of the 1x1 and identity branches (0 once folded)."""
+    def _add_branches(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``y`` plus the 1x1 and identity branches of ``x``; ``y`` alone once folded (no op left in the graph)."""
         if self.conv1x1 is None:
-            return 0.0
-        y = self.bn1x1(self.conv1x1(x))
+            return y
+        y = y + self.bn1x1(self.conv1x1(x))
         return y + self.bn_id(x) if self.bn_id is not None else y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)) + self._branches(x))
+        return self.act(self._add_branches(self.bn(self.conv(x)), x))
 
     def forward_fuse(self, x: torch.Tensor) -> torch.Tensor:
         """After the stock BN fusion of the 3x3 branch (correct even if that ran before ``reparameterize()``)."""
-        return self.act(self.conv(x) + self._branches(x))
+        return self.act(self._add_branches(self.conv(x), x))
 
     @torch.no_grad()
     def equivalent_kernel_bias(self) -> tuple[torch.Tensor, torch.Tensor]:
