@@ -191,3 +191,19 @@ def test_trainer_hook_checks_without_touching_anchors(hand_labels):
     trainer.args.anchor_t = 20.0  # every label within 20x of some anchor: no BPR warning, but the spacing one
     r = A.trainer_anchor_check(trainer)
     assert r["bpr"] == 1.0 and len(r["warnings"]) == 1 and "adjacent" in r["warnings"][0]
+
+
+@pytest.mark.slow
+def test_trainer_hook_in_a_real_training_run(tiny_data, tmp_path):
+    """As the lead registers it: an on_pretrain_routine_end callback of AnchorTrainer (face-rep model, 1 epoch)."""
+    from yolo_ext.trainer import AnchorTrainer
+
+    got = []
+    t = AnchorTrainer(overrides=dict(
+        model=str(resolve_model_cfg("face-vgg-fpn-rep.yaml")), data=str(tiny_data), epochs=1, batch=4, imgsz=64,
+        device="cpu", project=str(tmp_path), name="a", workers=0, plots=False, val=False, anchor_t=4.0))
+    t.add_callback("on_pretrain_routine_end", lambda tr: got.append(A.trainer_anchor_check(tr)))
+    t.train()
+    (r,) = got
+    assert r["n"] == sum(len(lb["bboxes"]) for lb in t.train_loader.dataset.labels) > 0
+    assert 0 < r["bpr"] <= 1 and r["anchors"].tolist() == FACE_ANCHORS.tolist()
