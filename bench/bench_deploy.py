@@ -6,7 +6,7 @@
 Every model is exported to ONNX (opset 14, batch 1, ``AnchorDetect`` in export mode: output (1, 4 + nc, N)), checked
 against PyTorch on one random image (max |ORT - torch|, boxes in pixels), then timed in one run with the same ONNX
 Runtime settings (CPU provider, ``--threads`` intra-op threads, full graph optimisation unless ``--no-ort-opt``),
-round-robin over the models. Latency is the median over ``--runs`` single-image calls after warm-up; ratios are
+in rounds over the models (random order per round). Latency is the median over ``--runs`` single-image calls after warm-up; ratios are
 against the fused face model (the deploy graph) measured in the same run. Params and GFLOPs (2 x MACs, ultralytics-thop, at ``--imgsz``) are of the graph exported.
 """
 
@@ -90,13 +90,16 @@ def export(name, cfg, fuse, imgsz, threads, ort_opt, tmp) -> tuple[dict, object,
 
 
 def time_interleaved(sessions, runs: int, warmup: int = 3) -> list[np.ndarray]:
-    """Seconds per call for each (session, feed), measured round-robin so load drift hits every model alike."""
+    """Seconds per call for each (session, feed), measured in rounds (one call per model, in a fresh random order
+    each round) so load drift and position in the round hit every model alike."""
     for sess, feed in sessions:
         for _ in range(warmup):
             sess.run(None, feed)
+    rng = np.random.default_rng(0)
     t = np.zeros((runs, len(sessions)))
     for i in range(runs):
-        for j, (sess, feed) in enumerate(sessions):
+        for j in rng.permutation(len(sessions)):
+            sess, feed = sessions[j]
             t0 = time.perf_counter()
             sess.run(None, feed)
             t[i, j] = time.perf_counter() - t0
