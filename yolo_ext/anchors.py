@@ -103,6 +103,8 @@ def check_anchors(labels_or_wh, model_or_anchors, anchor_t: float = 4.0, imgsz: 
     if not float(anchor_t) > 1:
         raise ValueError(f"anchor_t must be > 1, got {anchor_t!r}")
     a = anchors_of(model_or_anchors)
+    if torch.is_tensor(labels_or_wh):
+        labels_or_wh = labels_or_wh.detach().cpu().numpy()
     wh = labels_or_wh if isinstance(labels_or_wh, np.ndarray) else label_wh(labels_or_wh, imgsz, jitter, seed)
     wh = np.asarray(wh, np.float64).reshape(-1, 2)
     thr = 1.0 / anchor_t
