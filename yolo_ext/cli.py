@@ -41,7 +41,7 @@ def train_parser() -> argparse.ArgumentParser:
         description="Train an anchor-based YOLO (yolo-ext) with a pluggable label assigner, through ultralytics.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ap.add_argument("--cfg", default="yolov5n.yaml", help="model YAML (path, or a name in models/)")
+    ap.add_argument("--cfg", default="face-vgg-fpn.yaml", help="model YAML (path, or a name in models/)")
     ap.add_argument("--weights", default="", help="initial weights (.pt) to load into --cfg; empty: from scratch")
     ap.add_argument("--data", default="synth", help="dataset YAML, or 'synth' for the built-in synthetic WIDER-format set")
     ap.add_argument("--hyp", default=str(DEFAULT_HYP), help="hyperparameter YAML (ultralytics and yolo-ext keys)")

@@ -13,6 +13,7 @@ from copy import copy
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
+from .anchors import trainer_anchor_check
 from .model import AnchorDetectionModel
 from .settings import strip_ext, trainer_base_cfg
 from .validator import AnchorValidator
@@ -34,6 +35,7 @@ class AnchorTrainer(DetectionTrainer):
         super().__init__(trainer_base_cfg(cfg), overrides, _callbacks)
         self.add_callback("on_train_epoch_end", _log_assigner_stats)
         self.add_callback("on_train_end", _wider_eval)
+        self.add_callback("on_pretrain_routine_end", trainer_anchor_check)  # BPR / anchor spacing warnings
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = AnchorDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
