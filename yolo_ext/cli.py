@@ -92,15 +92,29 @@ def train_overrides(a: argparse.Namespace) -> dict:
 
 
 def resolve_data(data: str) -> str:
-    """'synth' -> the built-in synthetic WIDER-format dataset (generated once, cached); else the YAML path."""
-    if data in ("synth", "default"):
-        from .widerface.synth import ensure_default_dataset
+    """Dataset argument -> ultralytics dataset YAML path.
 
-        return str(ensure_default_dataset())
+    'synth' (or 'default') is the built-in synthetic WIDER-format set; a YAML with a ``synth:`` section
+    (``data/widerface-synth.yaml``) generates that synthetic set (cached, deterministic); a bare file name is also
+    looked up in ``data/``; anything else is passed to ultralytics as is."""
+    from .widerface.synth import ensure_synth_dataset
+
+    if data in ("synth", "default"):
+        return str(ensure_synth_dataset())
     p = Path(data)
     if p.suffix in (".yaml", ".yml") and not p.exists() and (DATA / p.name).exists():
         p = DATA / p.name
-    return str(p.resolve()) if p.exists() else data
+    if not p.exists():
+        return data
+    d = yaml.safe_load(p.read_text()) if p.suffix in (".yaml", ".yml") else None
+    if isinstance(d, dict) and isinstance(d.get("synth"), dict):
+        s = d["synth"]
+        unknown = set(s) - {"train", "val", "seed", "size"}
+        if unknown:
+            raise SystemExit(f"{p}: unknown synth keys {sorted(unknown)}; valid: train, val, seed, size")
+        return str(ensure_synth_dataset(int(s.get("train", 300)), int(s.get("val", 100)), int(s.get("seed", 0)),
+                                        int(s.get("size", 416))))
+    return str(p.resolve())
 
 
 def train_main(argv=None):

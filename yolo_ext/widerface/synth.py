@@ -238,20 +238,26 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
 
 
-def ensure_default_dataset(cache_dir=None) -> Path:
-    """Generate (once) the default synthetic WIDER set and its YOLO conversion; return the YAML.
+def ensure_synth_dataset(n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL, seed: int = DEFAULT_SEED,
+                         size: int = DEFAULT_SIZE, cache_dir=None) -> Path:
+    """Generate (once) a synthetic WIDER set and its YOLO conversion; return the YAML.
 
-    Layout: ``<cache>/widerface-synth-v{VERSION}-{train}-{val}-s{seed}-{size}/{wider,yolo}``.
+    Layout: ``<cache>/widerface-synth-v{VERSION}-{train}-{val}-s{seed}-{size}/{wider,widerface_synth}``.
     Each stage is built in a temp dir and renamed into place; the YAML (written last, by
     ``convert``) marks a complete cache, so an interrupted run is simply redone.
     """
     from .convert import convert
 
     base = Path(cache_dir) if cache_dir else default_cache_dir()
-    name = f"widerface-synth-v{VERSION}-{DEFAULT_TRAIN}-{DEFAULT_VAL}-s{DEFAULT_SEED}-{DEFAULT_SIZE}"
+    name = f"widerface-synth-v{VERSION}-{n_train}-{n_val}-s{seed}-{size}"
     root, yolo = base / name / "wider", base / name / "widerface_synth"
     yaml_path = yolo / "widerface_synth.yaml"
     if yaml_path.is_file() and (root / "eval_tools" / "ground_truth" / "wider_face_val.mat").is_file():
         return yaml_path
-    synth(root, DEFAULT_TRAIN, DEFAULT_VAL, DEFAULT_SEED, DEFAULT_SIZE)
+    synth(root, n_train, n_val, seed, size)
     return convert(root, yolo)
+
+
+def ensure_default_dataset(cache_dir=None) -> Path:
+    """The built-in default (``--data synth``): see :func:`ensure_synth_dataset` for the defaults."""
+    return ensure_synth_dataset(cache_dir=cache_dir)
