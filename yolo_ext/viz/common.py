@@ -116,6 +116,8 @@ def load_weights(path: str | Path):
         model = AnchorYOLO(str(p)).model
     except Exception as e:  # unpickling errors come in many types; name the file
         raise ValueError(f"cannot load weights {p}: {type(e).__name__}: {e}") from e
+    if not isinstance(model, torch.nn.Module) or not isinstance(getattr(model, "model", None), torch.nn.Sequential):
+        raise ValueError(f"weights {p}: not a model checkpoint (.pt with a 'model' entry)")
     if not isinstance(model.model[-1], AnchorDetect):
         raise ValueError(f"weights {p}: head is {type(model.model[-1]).__name__}, not AnchorDetect (an anchor-free model?)")
     return model.float().eval()
