@@ -217,6 +217,11 @@ def test_assign_cli_writes_png_of_expected_size(crowd, tmp_path):
     assert fmt == "PNG" and out.stat().st_size > 10_000
     assert (w, h) == (round(3 * 3 * 50), round((3 + va.TOP_IN + va.BOTTOM_IN) * 50))
     assert not list(out.parent.glob(".*.tmp"))
+    small = tmp_path / "p.png"
+    main(["assign", "--image", str(crowd), "--cfg", "yolov5n-1a.yaml", "--imgsz", "160", "--panel-size", "3", "--dpi", "50",
+          "--palette", "--out", str(small)])
+    with Image.open(small) as im:
+        assert im.mode == "P" and im.size == (w, h)
 
 
 def test_assign_cli_needs_preds_runs_model(crowd, tmp_path, capsys):

@@ -13,12 +13,17 @@ from typing import Optional
 
 import numpy as np
 
+GEOMETRY = """Geometry: the image is letterboxed to a square --imgsz input like ultralytics' validator (keep the aspect
+ratio, scale up or down, pad with grey 114); labels are mapped into it and everything is drawn in input pixels.
+Run 'python -m yolo_ext.viz assign --help' / 'heatmap --help' for the options."""
+
 EPILOG_ASSIGN = """examples:
   python -m yolo_ext.viz assign --assigner yolov5 --image data/images/val/im0.jpg --cfg yolov5n.yaml --out a.png
   python -m yolo_ext.viz assign --assigner radius+dedup+ignore --set radius_scale=0.7 ignore_iou=0.6 \\
       --image im.jpg --labels im.txt --weights best.pt --imgsz 416 --out a.png
 Strategies that read predictions (ignore, dedup with dedup_mode=iou) use the decoded boxes of --weights, or of a
-random-init --cfg model when no weights are given (the figure says which)."""
+random-init --cfg model when no weights are given (the figure says which). Strategies and their parameters:
+'python train.py --assigner list'."""
 
 EPILOG_HEATMAP = """example:
   python -m yolo_ext.viz heatmap --weights runs/train/exp/weights/best.pt --image im.jpg --out heat.png
@@ -30,11 +35,13 @@ def _common_args(p: argparse.ArgumentParser):
     p.add_argument("--out", required=True, help="output figure (.png, .pdf, .svg); written atomically")
     p.add_argument("--imgsz", type=int, default=640, help="square input size in pixels, a multiple of the largest stride")
     p.add_argument("--dpi", type=float, default=150, help="figure resolution (dots per inch)")
+    p.add_argument("--palette", action="store_true", help="PNG with 256 colours (2-3x smaller; for docs and the web)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m yolo_ext.viz", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m yolo_ext.viz", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 description="Paper figures: label assignment per level (assign) and objectness maps "
+                                 "of a trained model (heatmap).", epilog=GEOMETRY)
     sub = ap.add_subparsers(dest="command", required=True, metavar="{assign,heatmap}")
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
@@ -42,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
 
     a = sub.add_parser("assign", help="cells each target is assigned to, one panel per level", epilog=EPILOG_ASSIGN,
-                       formatter_class=Fmt, description="Draw, per detection level, the image with its targets and the "
-                       "positive cells an assigner gives them: centre vs extra cells, weights as opacity, ignored "
-                       "negatives, duplicated (image, anchor, cell) claims.")
+                       formatter_class=Fmt, description="Draw, per detection level, the letterboxed image with its "
+                       "targets and the positive cells\nan assigner gives them: centre vs extra cells, loss weights as "
+                       "opacity, ignored negatives,\nduplicated (image, anchor, cell) claims.")
     a.add_argument("--assigner", default="yolov5", help="assigner spec, e.g. yolov5, distance, radius+dedup+ignore")
     a.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="assigner parameters, e.g. anchor_t=3.0")
     a.add_argument("--labels", default=None, help="YOLO label file (class cx cy w h, normalised); default: the "
@@ -59,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common_args(a)
     h = sub.add_parser("heatmap", help="per-level objectness maps of a trained model and its detections",
                        epilog=EPILOG_HEATMAP, formatter_class=Fmt, description="Draw each level's objectness "
-                       "(max over anchors) of a trained anchor model over the image, and its detections after NMS.")
+                       "(max over anchors) of a trained anchor model over the\nletterboxed image, and its detections "
+                       "after NMS.")
     h.add_argument("--weights", required=True, help="trained checkpoint (.pt) of an AnchorDetect model")
     h.add_argument("--score", choices=("obj", "obj*cls"), default="obj", help="map sigmoid(obj) or sigmoid(obj)*max cls")
     h.add_argument("--labels", default=None, help="optional YOLO label file drawn dashed on the detections panel")
@@ -118,18 +126,18 @@ def assign_cmd(a) -> Path:
     model, desc = build_model(a.cfg, a.weights, a.seed)
     img, lb_img, lb = _prepare(a, model)
     targets = _labels(a, lb, required=True)
-    preds, sub = None, f"model: {desc}"
+    preds, sub = None, f"anchors and strides from {desc.replace('random-init ', '')}"
     if assigner.needs_preds:
         preds = run_model(model, lb_img)[2]
-        sub = f"predictions for {' / '.join(n for n in assigner.names if n in ('ignore', 'dedup'))} from {desc}" + (
-            "" if a.weights else " (no --weights: untrained predictions)")
+        users = " / ".join(n for n in assigner.names if n in ("ignore", "dedup"))
+        sub = f"predictions for {users} from {desc}" + ("" if a.weights else f" (seed {a.seed}; no --weights: untrained)")
     if params:
         sub += "   |   " + ", ".join(f"{k}={v}" for k, v in params.items())
     h0, w0 = lb["orig_shape"]
     sub += f"   |   {Path(a.image).name} {w0}x{h0} letterboxed (x{lb['ratio']:.3g})"
     result = assignment_cells(model, assigner, targets, a.imgsz, preds=preds)
     fig = draw_assignment(lb_img, targets, result, subtitle=sub, panel_in=a.panel_size, view=view)
-    out = save_figure(fig, a.out, a.dpi)
+    out = save_figure(fig, a.out, a.dpi, palette=a.palette)
     per = ", ".join(f"{level_name(lv.stride)} {lv.num}" for lv in result.levels)
     print(f"{out}: {result.spec}, {len(targets)} targets, positives per level {per}, stats {result.stats}")
     return out
@@ -154,7 +162,7 @@ def heatmap_cmd(a) -> Path:
     title = f"{Path(a.weights).name} on {Path(a.image).name}  |  input {a.imgsz}x{a.imgsz}  |  score: {a.score}"
     fig = draw_heatmap(lb_img, heat, strides, dets, score=a.score, conf=a.conf, iou=a.iou, names=names, gt_xyxy=gt_xyxy,
                        vmax=a.vmax, interp=a.interp, title=title, panel_in=a.panel_size)
-    out = save_figure(fig, a.out, a.dpi)
+    out = save_figure(fig, a.out, a.dpi, palette=a.palette)
     print(f"{out}: {len(dets)} detections, max {a.score} per level " + ", ".join(f"{m.max():.3f}" for m in heat))
     return out
 

@@ -241,10 +241,11 @@ def legend_handles(levels: List[LevelCells], any_ignore: bool):
 
     hs = [Patch(color=COLOURS["centre"], alpha=MAX_ALPHA, label="centre cell (holds the target centre)"),
           Patch(color=COLOURS["extra"], alpha=MAX_ALPHA, label="extra cell"),
-          Patch(color=COLOURS["extra"], alpha=MAX_ALPHA * 0.5, label="opacity = loss weight (here 0.5)"),
           Patch(facecolor="none", edgecolor=COLOURS["duplicate"], linewidth=1.4, label="duplicate: cell claimed > 1 time"),
           Line2D([], [], color=COLOURS["target"], lw=1.1, label="target (positive on this level)"),
           Line2D([], [], color=COLOURS["target"], lw=0.8, ls=(0, (2, 2)), alpha=0.6, label="target (other levels only)")]
+    if any((lv.weight < 1).any() for lv in levels):
+        hs.insert(2, Patch(color=COLOURS["extra"], alpha=MAX_ALPHA * 0.5, label="opacity = loss weight (here 0.5)"))
     if any_ignore:
         hs.append(Line2D([], [], color=COLOURS["ignored"], marker="x", ls="none", ms=6, label="ignored negative (no obj loss)"))
     na = levels[0].anchors_px.shape[0]

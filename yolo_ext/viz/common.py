@@ -132,7 +132,7 @@ def build_model(cfg: Optional[str] = None, weights: Optional[str] = None, seed: 
 
     path = resolve_model_cfg(cfg or "yolov5n.yaml")
     torch.manual_seed(seed)
-    return AnchorDetectionModel(str(path), verbose=False).float().eval(), f"random-init {path.name} (seed {seed})"
+    return AnchorDetectionModel(str(path), verbose=False).float().eval(), f"random-init {path.name}"
 
 
 def check_imgsz(imgsz: int, strides) -> int:
@@ -197,15 +197,32 @@ def dimmed(img: np.ndarray, keep: float = 0.45) -> np.ndarray:
     return np.repeat(g[..., None], 3, axis=2)
 
 
-def save_figure(fig, out: str | Path, dpi: float) -> Path:
-    """Write the figure atomically (temp file in the target directory, then ``os.replace``); format from suffix."""
+def _palette_png(fig, f, dpi: float):
+    """Render ``fig`` and write it as a 256-colour (median cut) PNG: about 2-3x smaller, for docs and the web."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(f, format="PNG", optimize=True)
+
+
+def save_figure(fig, out: str | Path, dpi: float, palette: bool = False) -> Path:
+    """Write the figure atomically (temp file in the target directory, then ``os.replace``); format from suffix.
+
+    ``palette=True`` (PNG only) stores 256 colours instead of RGBA."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fmt = out.suffix.lstrip(".").lower() or "png"
+    if palette and fmt != "png":
+        raise ValueError(f"--palette applies to PNG output only, got {out}")
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=dpi)
+            _palette_png(fig, f, dpi) if palette else fig.savefig(f, format=fmt, dpi=dpi)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the figure ordinary file permissions
