@@ -298,3 +298,18 @@ def test_trained_checkpoint_heatmap_and_assign_with_predictions(tiny_data, tmp_p
     main(["assign", "--assigner", "radius+dedup+ignore", "--set", "dedup_mode=iou", "--weights", str(t.best),
           "--image", str(img), "--imgsz", "64", "--dpi", "40", "--out", str(a)])
     assert png_size(a)[0] == "PNG"
+
+
+def test_grid_lines_only_where_cells_are_legible():
+    from matplotlib.collections import LineCollection
+
+    t = [target(3.3, 4.7, 10, 14)]
+    r = va.assignment_cells(make_head(), "yolov5", t, 64)
+    img = np.zeros((64, 64, 3), np.uint8)
+
+    def grids(dpi):  # P3 cells: 8 / 64 * 0.92 * 4.6 in * dpi screen pixels
+        fig = va.draw_assignment(img, t, r, view=None, dpi=dpi)
+        return [sum(isinstance(c, LineCollection) for c in ax.collections) for ax in fig.axes[:3]]
+
+    assert grids(150) == [2, 2, 2]
+    assert grids(6) == [0, 2, 2]  # P3 cells 3.2 px: no grid; P4 6.3 px and P5 12.7 px keep theirs

@@ -136,7 +136,7 @@ def assign_cmd(a) -> Path:
     h0, w0 = lb["orig_shape"]
     sub += f"   |   {Path(a.image).name} {w0}x{h0} letterboxed (x{lb['ratio']:.3g})"
     result = assignment_cells(model, assigner, targets, a.imgsz, preds=preds)
-    fig = draw_assignment(lb_img, targets, result, subtitle=sub, panel_in=a.panel_size, view=view)
+    fig = draw_assignment(lb_img, targets, result, subtitle=sub, panel_in=a.panel_size, view=view, dpi=a.dpi)
     out = save_figure(fig, a.out, a.dpi, palette=a.palette)
     per = ", ".join(f"{level_name(lv.stride)} {lv.num}" for lv in result.levels)
     print(f"{out}: {result.spec}, {len(targets)} targets, positives per level {per}, stats {result.stats}")

@@ -280,10 +280,11 @@ def auto_view(boxes_px: np.ndarray, h: int, w: int, stride: float, min_fraction:
 
 
 def draw_assignment(img: np.ndarray, targets: np.ndarray, result: CellAssignment, subtitle: str = "",
-                    panel_in: float = PANEL_IN, view="auto"):
+                    panel_in: float = PANEL_IN, view="auto", dpi: float = 150):
     """Figure with one panel per level. ``img`` is the letterboxed RGB input (h, w, 3), ``targets`` (n, 5)
     [class, cx, cy, w, h] normalised to it; ``view`` is None (whole image), ``"auto"`` (zoom on the targets when
-    they fill under half of the image, see :func:`auto_view`) or (x0, y0, side) in input pixels. Returns the
+    they fill under half of the image, see :func:`auto_view`) or (x0, y0, side) in input pixels; ``dpi`` (the one the
+    figure will be saved with) decides whether grid lines are legible (cells >= 4 screen pixels). Returns the
     matplotlib Figure (size n_levels * panel_in by panel_in + TOP_IN + BOTTOM_IN inches)."""
     h, w = img.shape[:2]
     boxes = np.asarray(targets, np.float32).reshape(-1, 5)[:, 1:] * np.array([w, h, w, h], np.float32)
@@ -291,7 +292,7 @@ def draw_assignment(img: np.ndarray, targets: np.ndarray, result: CellAssignment
     if isinstance(view, str):
         view = auto_view(boxes, h, w, max(lv.stride for lv in result.levels)) if view == "auto" else None
     side = view[2] if view is not None else max(h, w)
-    px_per_input_px = panel_in * 0.92 * 150 / side  # screen pixels per input pixel at the default dpi
+    px_per_input_px = panel_in * 0.92 * dpi / side  # screen pixels per input pixel
     if view is not None:
         subtitle += f"{'   |   ' if subtitle else ''}zoom: x {view[0]:g}-{view[0] + side:g}, y {view[1]:g}-{view[1] + side:g} px"
     counts = []

@@ -14,6 +14,7 @@ from .common import level_name, new_figure
 SCORES = ("obj", "obj*cls")
 PANEL_IN, TOP_IN, BOTTOM_IN = 4.2, 0.8, 0.8  # layout of the heatmap figure, inches
 CMAP = "inferno"
+CLEAR_BELOW = 0.02  # scores under this fraction of vmax are left transparent, so the image shows where nothing fires
 DET_COLOUR, GT_COLOUR = "#00E5FF", "#FFFFFF"
 
 
@@ -88,8 +89,8 @@ def draw_heatmap(img: np.ndarray, heat: List[np.ndarray], strides: Sequence[floa
     fig, axes = new_figure(nl + 1, panel_in, TOP_IN, BOTTOM_IN)
     im = None
     for ax, m, s in zip(axes, heat, strides):
-        ax.imshow(dimmed(img, keep=0.7), extent=(0, w, h, 0), zorder=0)
-        im = ax.imshow(m, extent=(0, m.shape[1] * s, m.shape[0] * s, 0), cmap=CMAP, vmin=0.0, vmax=vmax, alpha=0.72,
+        ax.imshow(dimmed(img, keep=0.6), extent=(0, w, h, 0), zorder=0)
+        im = ax.imshow(np.ma.masked_less(m, CLEAR_BELOW * vmax), extent=(0, m.shape[1] * s, m.shape[0] * s, 0), cmap=CMAP, vmin=0.0, vmax=vmax, alpha=0.72,
                        interpolation=interp, zorder=1)
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
@@ -105,6 +106,7 @@ def draw_heatmap(img: np.ndarray, heat: List[np.ndarray], strides: Sequence[floa
         cax = fig.add_axes([0.25 * panel_in / W, 0.42 / H, (nl - 0.5) * panel_in / W, 0.11 / H])
         cb = fig.colorbar(im, cax=cax, orientation="horizontal")
         label = "sigmoid(obj)" if score == "obj" else "sigmoid(obj) * max_c sigmoid(cls)"
-        cb.set_label(f"{label}, max over anchors (colour scale 0 .. {vmax:.3g})", fontsize=8)
+        cb.set_label(f"{label}, max over anchors (scale 0 .. {vmax:.3g}; below {CLEAR_BELOW * vmax:.2g} transparent)",
+                     fontsize=8)
         cb.ax.tick_params(labelsize=7)
     return fig
