@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .collect import METRICS, WIDER_KEYS
+from .collect import METRICS
 from .plan import Plan, RunSpec
-from .runner import check_done, make_jobs
+from .runner import check_done, expects_wider, make_jobs
 
 STAT_METRICS = (*METRICS, "wall_s")
 DELTA_METRICS = ("easy", "medium", "hard", "mAP50", "mAP50-95")
@@ -45,7 +45,7 @@ class Aggregate:
     configs: list
     failures: list  # [(run name, seed, reason)]
     envs: list  # distinct env.json dicts of the successful runs
-    has_wider: bool  # any successful run has WIDER APs
+    has_wider: bool  # the data is WIDER-format: runs must report easy/medium/hard AP
 
     @property
     def baseline(self) -> ConfigStats:
@@ -83,5 +83,5 @@ def aggregate(plan: Plan, out, seeds: int, data_yaml: str) -> Aggregate:
     base = configs[plan.baseline.name]
     for c in configs.values():
         c.delta = {m: c.mean[m] - base.mean[m] for m in DELTA_METRICS}
-    has_wider = any(not math.isnan(v) for c in configs.values() for k in WIDER_KEYS for v in c.values[k])
+    has_wider = any(expects_wider(data_yaml, r.config) for r in plan.runs)
     return Aggregate(plan, seeds, data_yaml, list(configs.values()), failures, envs, has_wider)

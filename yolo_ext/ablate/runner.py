@@ -140,7 +140,7 @@ def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -
     metrics, reason = None, None
     if rc != 0:
         reason = f"training exited with status {rc}" + (" (timeout)" if rc == -9 and timeout else "")
-        reason += f"; last lines of {job.dir / 'train.log'}:\n{_tail(job.dir / 'train.log')}"
+        reason += f", see {job.dir / 'train.log'}"
     else:
         try:
             metrics = collect_run(job.dir, expects_wider(data_yaml, job.run.config))
@@ -152,7 +152,7 @@ def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -
     if metrics is not None:
         atomic_write(job.dir / "done.json", json.dumps({**record, "metrics": metrics}, indent=2))
     else:
-        atomic_write(job.dir / "failed.json", json.dumps({**record, "reason": reason.splitlines()[0]}, indent=2))
+        atomic_write(job.dir / "failed.json", json.dumps({**record, "reason": reason}, indent=2))
     return metrics, reason, wall
 
 
@@ -205,6 +205,8 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
         if metrics is None:
             summary["failed"][job.label] = reason
             log(f"{head}: FAILED after {fmt_s(wall)}: {reason} | {tail}")
+            if (job.dir / "train.log").is_file() and not stream:
+                log(_tail(job.dir / "train.log"))
         else:
             log(f"{head}: done in {fmt_s(wall)}: {_brief(metrics)} | {tail}")
     return summary

@@ -75,7 +75,7 @@ def _build_wider(tmp: Path, out: Path) -> None:
     from ..widerface.synth import synth
 
     synth(tmp / "wider", N_TRAIN, N_VAL, SEED, SIZE)
-    cfg = yaml.safe_load(convert(tmp / "wider", tmp / "yolo").read_text())
+    cfg = yaml.safe_load(convert(tmp / "wider", tmp / "yolo", copy=True).read_text())  # copies: tmp is renamed
     sec = {k: str(out / Path(v).relative_to(tmp.resolve())) for k, v in cfg["widerface"].items()}
     _write_yaml(tmp, out, {"train": cfg["train"], "val": cfg["val"], "names": cfg["names"], "widerface": sec})
 
