@@ -40,12 +40,14 @@ def read_results_csv(path: Path) -> list[dict]:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise RunResultError(f"{path.name} unreadable: {e}") from None
-    if len(rows) < 2:
-        raise RunResultError(f"{path.name} has no epoch rows")
+    if not rows:
+        raise RunResultError(f"{path.name} is empty")
     header = [h.strip() for h in rows[0]]
     missing = sorted({"epoch", "time", *CSV_COLUMNS.values()} - set(header))
     if missing:
         raise RunResultError(f"{path.name}: columns {missing} missing from the header")
+    if len(rows) < 2:
+        raise RunResultError(f"{path.name} has no epoch rows")
     out = []
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
