@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -54,9 +55,11 @@ def main(argv=None) -> int:
     out = Path(a.out or Path("runs") / "ablate" / plan.name).resolve()
     data_yaml = resolve_plan_data(plan.data)
     failed = {}
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops the sweep like Ctrl-C (workers killed)
     if not a.aggregate_only:
         try:
-            failed = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose)["failed"]
+            summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose)
+            failed = summary["failed"]
         except KeyboardInterrupt:
             print("\nablate: interrupted; the unfinished run will restart from scratch when the same command is rerun",
                   file=sys.stderr)
@@ -71,6 +74,10 @@ def main(argv=None) -> int:
         print(f"ablate: {missing} run(s) failed or missing (listed above); their seeds are excluded from the means",
               file=sys.stderr)
     return 1 if failed or missing else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

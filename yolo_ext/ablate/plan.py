@@ -155,8 +155,9 @@ def load_plan(path, check_files: bool = True) -> Plan:
         fail(f"run names must be unique, repeated: {dup}", "runs")
     if sum(r.baseline for r in runs) > 1:
         fail(f"more than one run marked 'baseline: true': {[r.name for r in runs if r.baseline]}", "runs")
-    return Plan(path=path.resolve(), name=str(raw.get("name") or path.stem), description=str(raw.get("description") or ""),
-                data=raw["data"], seeds=seeds, base=base, runs=tuple(runs))
+    return Plan(path=path.resolve(), name=str(raw.get("name") or path.stem),
+                description=str(raw.get("description") or ""), data=raw["data"], seeds=seeds, base=base,
+                runs=tuple(runs))
 
 
 def _load_run(r, i, base, node, fail, check_files) -> RunSpec:
@@ -170,7 +171,8 @@ def _load_run(r, i, base, node, fail, check_files) -> RunSpec:
     where = f"run '{name}'"
     unknown = sorted(set(r) - RUN_KEYS)
     if unknown:
-        fail(f"{where}: unknown key(s) {unknown}; a run has {sorted(RUN_KEYS)}", line=_lines(node).get(unknown[0], line))
+        fail(f"{where}: unknown key(s) {unknown}; a run has {sorted(RUN_KEYS)}",
+             line=_lines(node).get(unknown[0], line))
     ov = r.get("overrides") or {}
     if not isinstance(ov, dict):
         fail(f"{where}: 'overrides' must be a mapping of trainer arguments", line=line)

@@ -93,11 +93,13 @@ def trainer_overrides(job: Job, data_yaml: str, device=None) -> dict:
 
 
 def launch(cmd: list, log_path: Path, env: dict, cwd: Path, timeout=None, stream=False) -> int:
-    """Run ``cmd`` in its own process group, output to ``log_path`` (and to stdout when ``stream``); returns the
-    exit status, -9 after ``timeout`` seconds. On KeyboardInterrupt the whole group is killed before re-raising."""
+    """Run ``cmd``, output to ``log_path`` (and to stdout when ``stream``); returns the exit status, -9 after
+    ``timeout`` seconds. The child dies with the runner: killed on any exception here (KeyboardInterrupt, SIGTERM
+    turned into one by ``__main__``), and on Linux also when the runner itself is killed (``PR_SET_PDEATHSIG``);
+    its data loader workers exit with it (torch's worker watchdog)."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stream else log, stderr=subprocess.STDOUT, env=env,
-                                cwd=cwd, start_new_session=True)
+                                cwd=cwd, preexec_fn=_die_with_parent)
         timer = threading.Timer(timeout, _kill, (proc,)) if timeout else None
         try:
             if timer:
@@ -119,9 +121,18 @@ def launch(cmd: list, log_path: Path, env: dict, cwd: Path, timeout=None, stream
 
 def _kill(proc) -> None:
     try:
-        os.killpg(proc.pid, 9)
-    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    except ProcessLookupError:
         pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the runner dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
 
 
 def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -> tuple:
