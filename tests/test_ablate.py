@@ -97,9 +97,10 @@ def test_plan_merges_base_resolves_model_and_fingerprints(tmp_path):
     assert a.fingerprint("d.yaml") != b.fingerprint("d.yaml") != b.fingerprint("other.yaml")
     from dataclasses import replace
 
-    same_elsewhere = replace(b, config={**b.config, "device": "0", "workers": 8})  # where it runs, not what
-    assert same_elsewhere.fingerprint("d.yaml") == b.fingerprint("d.yaml")
-    assert replace(b, config={**b.config, "lr0": 0.02}).fingerprint("d.yaml") != b.fingerprint("d.yaml")
+    for change in ({"plots": True}, {"device": "0"}):  # output only / where it runs (recorded in env.json)
+        assert replace(b, config={**b.config, **change}).fingerprint("d.yaml") == b.fingerprint("d.yaml"), change
+    for change in ({"lr0": 0.02}, {"workers": 8}, {"cache": "ram"}):  # these change the numbers a run produces
+        assert replace(b, config={**b.config, **change}).fingerprint("d.yaml") != b.fingerprint("d.yaml"), change
 
 
 def test_bundled_plans_are_valid():

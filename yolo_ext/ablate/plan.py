@@ -35,8 +35,10 @@ RUN_KEYS = {"name", "description", "baseline", "overrides"}
 RESERVED = {"data", "seed", "project", "name", "exist_ok", "resume", "mode", "task"}
 # the compute budget and the execution environment: the same for every configuration, so `base` only
 BASE_ONLY = {"epochs", "imgsz", "batch", "fraction", "time", "patience", "val", "device", "workers", "deterministic"}
-# keys that change where/how a run executes but not what it computes: left out of the run fingerprint
-NON_FINGERPRINT = {"device", "workers", "plots", "verbose", "cache"}
+# left out of the run fingerprint: output-only keys, and the device (so --device can move a sweep to a GPU; every
+# run records its machine in env.json and the report lists each distinct one). workers and cache stay in: they
+# change which images mosaic combines, hence the numbers.
+NON_FINGERPRINT = {"device", "plots", "verbose"}
 RUN_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 

@@ -54,6 +54,9 @@ def markdown(agg: Aggregate, command: str) -> str:
     ]
     for env in agg.envs or [None]:
         lines.append("- Machine: " + (_env_line(env) if env else "unknown (no finished run recorded env.json)"))
+    if len(agg.envs) > 1:
+        lines.append(f"- **Warning**: the runs come from {len(agg.envs)} different machines or library versions "
+                     "(listed above); numbers may not be comparable across them.")
     if not agg.has_wider:
         lines.append("- WIDER easy/medium/hard AP: n/a (the data has no `widerface:` section, so no run wrote "
                      "wider_ap.json); mAP50 columns are ultralytics' validation.")
