@@ -36,7 +36,7 @@ def fmt_cell(metric: str, mean: float, std: float) -> str:
 
 
 def fmt_delta(d: float) -> str:
-    return "n/a" if _nan(d) else f"{d * 100:+.1f}"
+    return "n/a" if _nan(d) else f"{round(d * 100, 1) + 0.0:+.1f}"  # + 0.0: no '-0.0' for a tiny negative
 
 
 def markdown(agg: Aggregate, command: str) -> str:
@@ -67,6 +67,7 @@ def markdown(agg: Aggregate, command: str) -> str:
         cells = [fmt_cell(m, c.mean[m], c.std[m]) for m in shown]
         lines.append(f"| {name} | {c.n}/{agg.seeds} | " + " | ".join(cells) + " |")
     dm = [m for m in DELTA_METRICS if m in shown]
+    lines += ["", "![mean AP per configuration, error bars ±1 std over seeds](results.png)"]
     lines += ["", f"Difference of the means vs the baseline `{base.run.name}` (percentage points):", "",
               "| configuration | " + " | ".join(f"Δ {LABELS[m]}" for m in dm) + " |", "|---|" + "---|" * len(dm)]
     lines += [f"| {c.run.name} | " + " | ".join(fmt_delta(c.delta[m]) for m in dm) + " |" for c in agg.configs]
@@ -131,11 +132,12 @@ def bar_chart(agg: Aggregate) -> bytes:
 
     metrics = ("easy", "medium", "hard") if agg.has_wider else ("mAP50", "mAP50-95")
     names = [c.run.name for c in agg.configs]
-    x, width = np.arange(len(names)), 0.8 / len(metrics)
+    x, width, top = np.arange(len(names)), 0.8 / len(metrics), 1.0
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.5), dpi=120)
     for k, m in enumerate(metrics):
         mean = np.array([c.mean[m] for c in agg.configs]) * 100
         std = np.array([c.std[m] for c in agg.configs]) * 100  # NaN (one seed): no error bar drawn
+        top = max(top, float(np.nanmax(np.append(mean + np.nan_to_num(std), 0.0))))
         ax.bar(x + (k - (len(metrics) - 1) / 2) * width, np.nan_to_num(mean), width, yerr=std, capsize=3,
                label=LABELS[m], error_kw={"elinewidth": 1})
     for i, c in enumerate(agg.configs):
@@ -146,7 +148,8 @@ def bar_chart(agg: Aggregate) -> bytes:
     ax.set_title(f"{agg.plan.name}: mean ± std over seeds ({agg.seeds} planned)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, top * 1.2)  # headroom for the legend
+    ax.legend(fontsize=8, ncol=len(metrics), loc="upper right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
