@@ -20,7 +20,6 @@ def parser() -> argparse.ArgumentParser:
         description="Run every configuration of an ablation plan for N seeds on the same data and compute budget "
                     "(resumable: finished runs are skipped, interrupted ones restart), then write "
                     "results.md / results.csv / results.png with mean ± std over seeds.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ap.add_argument("--plan", default=None, help="plan YAML (e.g. data/ablations/study.yaml)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per configuration (default: the plan's)")
@@ -42,8 +41,8 @@ def main(argv=None) -> int:
     from .runner import run_plan
     from .tinydata import resolve_plan_data
 
-    if not a.plan and not a.quick:
-        parser().error("give --plan PLAN.yaml (or --quick)")
+    if bool(a.plan) == a.quick:
+        parser().error("give either --plan PLAN.yaml or --quick")
     try:
         plan = load_plan(a.plan or QUICK_PLAN)
     except PlanError as e:
