@@ -1,0 +1,54 @@
+"""One ablation run in its own process: ``python -m yolo_ext.ablate.worker CONFIG.json``.
+
+CONFIG.json holds the complete AnchorTrainer overrides (``project``, ``name``, ``seed`` included). A separate process
+per run means a crash or out-of-memory in one configuration fails that run only, and all of its memory (host and
+GPU) is returned before the next run starts. Writes ``env.json`` (machine and library versions) into the run
+directory before training, so the report can say where every number was produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from .atomic import atomic_write
+
+
+def machine_info(device: str = "") -> dict:
+    """CPU, GPU (when training on CUDA), library versions of this process."""
+    import torch
+    import ultralytics
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    use_cuda = torch.cuda.is_available() and str(device).lower() not in ("cpu", "mps")
+    gpu = torch.cuda.get_device_name(0) if use_cuda else "none"
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+            "ultralytics": ultralytics.__version__, "python": platform.python_version(), "host": platform.node()}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m yolo_ext.ablate.worker CONFIG.json", file=sys.stderr)
+        return 2
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    overrides = json.loads(Path(argv[0]).read_text())
+    run_dir = Path(overrides["project"]) / overrides["name"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / "env.json", json.dumps(machine_info(overrides.get("device", "")), indent=2))
+    from ..trainer import AnchorTrainer
+
+    AnchorTrainer(overrides=overrides).train()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
