@@ -17,7 +17,8 @@ install: $(STAMP)
 
 # Main job: short CPU schedule of the face model on the synthetic WIDER-format set, then WIDER easy/medium/hard AP.
 demo: $(STAMP)
-	$(BIN)/python train.py --data synth --epochs 10 --imgsz 416 --batch-size 16 --device cpu --name demo --exist-ok
+	$(BIN)/python train.py --data synth --epochs 16 --imgsz 416 --batch-size 16 --device cpu --name demo --exist-ok \
+		--set nbs=16 close_mosaic=3 val=false
 	$(BIN)/python val.py --weights runs/train/demo/weights/best.pt --data synth --imgsz 416 --device cpu --name demo --exist-ok
 
 test: $(STAMP)
