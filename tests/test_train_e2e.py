@@ -84,6 +84,13 @@ def test_onnx_export_matches_pytorch(run, tmp_path):
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_export_cli_checks_onnx_runtime(run, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "yolo_ext.export", "--weights", str(run.best), "--imgsz", "64", "--check"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    assert "max abs difference" in out.stdout
+
+
 class _Interrupt(Exception):
     pass
 
