@@ -16,13 +16,13 @@ Differences from YOLOv5, on purpose:
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
+
+from .fsutil import atomic_write
 
 
 def fitness_batch(k: np.ndarray, wh: np.ndarray, anchor_t: float, chunk_elems: int = 4_000_000) -> np.ndarray:
@@ -159,13 +159,4 @@ def write_model_yaml(src_text: str, anchors, out: str | Path, strides=None) -> P
         [float(v) for v in lv] for lv in d_new["anchors"]
     ] != want:
         raise ValueError(f"{out}: could not replace the anchors block of the source YAML cleanly")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(new)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write(out, new)

@@ -20,7 +20,7 @@ import numpy as np
 from ultralytics.utils import LOGGER
 
 from .widerface import evaluate, load_ground_truth, write_predictions
-from .widerface.fsutil import atomic_write_bytes
+from .fsutil import atomic_write
 from .widerface.plot import plot_pr
 
 
@@ -91,7 +91,7 @@ def run_wider_eval(model, data, save_dir, imgsz=640, conf=0.01, iou=0.6, device=
     res = evaluate(mapping, gt)
     plot_pr(res.pr, save_dir / "wider_pr.png", title=f"WIDER FACE val ({'orig' if imgsz <= 0 else imgsz} px)")
     summary = {**{k: float(v) for k, v in res.items()}, "imgsz": imgsz, "conf": conf, "iou": iou, "n_images": len(paths)}
-    atomic_write_bytes(save_dir / "wider_ap.json", json.dumps(summary, indent=2).encode())
+    atomic_write(save_dir / "wider_ap.json", json.dumps(summary, indent=2).encode())
     LOGGER.info(format_table(res) + f"\nWIDER FACE results saved to {save_dir}")
     return res
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import ROOT
-from .atomic import atomic_write
+from ..fsutil import atomic_write
 from .collect import RunResultError, collect_run, has_wider_section
 from .plan import Plan, RunSpec
 

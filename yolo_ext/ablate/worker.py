@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .atomic import atomic_write
+from ..fsutil import atomic_write
 
 
 def machine_info(device: str = "") -> dict:

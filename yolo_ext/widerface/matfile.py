@@ -19,7 +19,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from .fsutil import atomic_write_bytes
+from ..fsutil import atomic_write
 
 # data types (miXXX) and array classes (mxXXX) of the Level 5 format
 MI = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "double": 9,
@@ -100,4 +100,4 @@ def mat_bytes(variables: Mapping[str, Value], header_text: str = HEADER_TEXT) ->
 
 def write_mat(path, variables: Mapping[str, Value], header_text: str = HEADER_TEXT) -> Path:
     """Write :func:`mat_bytes` to ``path`` atomically (temp file in the same dir + os.replace)."""
-    return atomic_write_bytes(path, mat_bytes(variables, header_text))
+    return atomic_write(path, mat_bytes(variables, header_text))

@@ -1,4 +1,4 @@
-"""Atomic file and directory writes (temp in the same folder, then os.replace)."""
+"""Atomic file and directory writes (temp in the same folder, then os.replace): readers never see half a result."""
 from __future__ import annotations
 
 import contextlib
@@ -8,14 +8,15 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same directory and ``os.replace``."""
+def atomic_write(path, data) -> Path:
+    """Write ``data`` (bytes, or str as UTF-8) to ``path`` via a temp file in the same directory and
+    ``os.replace``; creates the parent directory."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
