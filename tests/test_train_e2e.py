@@ -84,6 +84,22 @@ def test_onnx_export_matches_pytorch(run, tmp_path):
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 
+def test_dynamic_onnx_export_other_input_shapes(run, tmp_path):
+    import onnxruntime as ort
+
+    w = tmp_path / "dyn.pt"
+    w.write_bytes(run.best.read_bytes())
+    f = AnchorYOLO(str(w)).export(format="onnx", imgsz=64, dynamic=True, device="cpu", simplify=False)
+    net = AnchorYOLO(str(w)).model.float().fuse(verbose=False).eval()
+    sess = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+    for h, wd in ((64, 64), (96, 128)):  # the grid is part of the graph, not a constant of the export size
+        x = torch.rand(1, 3, h, wd)
+        with torch.no_grad():
+            ref = net(x)[0].numpy()
+        got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
+
+
 def test_export_cli_checks_onnx_runtime(run, tmp_path):
     out = subprocess.run([sys.executable, "-m", "yolo_ext.export", "--weights", str(run.best), "--imgsz", "64", "--check"],
                          capture_output=True, text=True, cwd=ROOT)

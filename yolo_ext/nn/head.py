@@ -99,17 +99,24 @@ class AnchorDetect(Detect):
         return y if self.export else (y, preds)
 
     def _grids(self, shapes, device, dtype):
-        """Per level (grid, anchor) tensors of shape (1, 1, ny, nx, 2) and (1, na, 1, 1, 2); cached per shape."""
-        key = (tuple(shapes), device, dtype)
+        """Per level (grid, anchor) tensors of shape (1, 1, ny, nx, 2) and (1, na, 1, 1, 2); cached per shape
+        (rebuilt on every call while tracing for export, so dynamic-shape exports keep the grid in the graph)."""
+        if torch.jit.is_tracing():
+            return self._make_grids(shapes, device, dtype)
+        key = (tuple((int(a), int(b)) for a, b in shapes), device, dtype)
         if self.dynamic or self._grid_cache is None or self._grid_cache[0] != key:
-            grids = []
-            for i, (ny, nx) in enumerate(shapes):
-                yv, xv = torch.meshgrid(
-                    torch.arange(ny, device=device, dtype=dtype), torch.arange(nx, device=device, dtype=dtype), indexing="ij"
-                )
-                grids.append((torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2), self.anchor_px[i].to(device, dtype).view(1, self.na, 1, 1, 2)))
-            self._grid_cache = (key, grids)
+            self._grid_cache = (key, self._make_grids(shapes, device, dtype))
         return self._grid_cache[1]
+
+    def _make_grids(self, shapes, device, dtype):
+        grids = []
+        for i, (ny, nx) in enumerate(shapes):
+            yv, xv = torch.meshgrid(
+                torch.arange(ny, device=device, dtype=dtype), torch.arange(nx, device=device, dtype=dtype), indexing="ij"
+            )
+            anchor = self.anchor_px[i].to(device, dtype).view(1, self.na, 1, 1, 2)
+            grids.append((torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2), anchor))
+        return grids
 
     def decode_level(self, p: torch.Tensor, i: int, grid: torch.Tensor, anchor: torch.Tensor) -> torch.Tensor:
         """Decode raw level map p (bs, na, ny, nx, no) -> (bs, na, ny, nx, 4) xywh in input pixels."""
