@@ -21,7 +21,7 @@ import numpy as np
 
 from ..fsutil import atomic_write
 
-# data types (miXXX) and array classes (mxXXX) of the Level 5 format
+# data types (mi*) and array classes (mx*) of the Level 5 format
 MI = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "double": 9,
       "matrix": 14, "compressed": 15, "utf8": 16}
 MX = {"cell": 1, "char": 4, "double": 6, "single": 7, "int8": 8, "uint8": 9, "int16": 10,
