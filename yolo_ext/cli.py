@@ -35,6 +35,13 @@ def load_hyp(path: str | Path) -> dict:
     return d
 
 
+def add_run_dir_args(ap: argparse.ArgumentParser, project: str) -> None:
+    """--project / --name / --exist-ok, shared by train.py and val.py."""
+    ap.add_argument("--project", default=project, help="runs directory (resolved to an absolute path)")
+    ap.add_argument("--name", default="exp", help=f"run name ({project}/NAME, incremented if it exists)")
+    ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+
+
 def train_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="train.py",
@@ -50,9 +57,7 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--imgsz", type=int, default=640, help="train/val image size (pixels, longest side)")
     ap.add_argument("--device", default="", help="cuda device, i.e. 0 or 0,1,2,3 (DDP) or cpu; empty: auto")
     ap.add_argument("--workers", type=int, default=8, help="dataloader workers per process (0 on CPU)")
-    ap.add_argument("--project", default="runs/train", help="runs directory (resolved to an absolute path)")
-    ap.add_argument("--name", default="exp", help="run name (runs/train/NAME, incremented if it exists)")
-    ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+    add_run_dir_args(ap, "runs/train")
     ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
     ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
     ap.add_argument("--loss", default=None, help="objectness (and class) loss: bce, focal, qfl, vfl; see --set obj_loss=/cls_loss=")
@@ -144,9 +149,7 @@ def val_parser() -> argparse.ArgumentParser:
     ap.add_argument("--conf-thres", type=float, default=0.001, help="confidence threshold")
     ap.add_argument("--iou-thres", type=float, default=0.6, help="NMS IoU threshold")
     ap.add_argument("--device", default="", help="cuda device, i.e. 0, or cpu; empty: auto")
-    ap.add_argument("--project", default="runs/val", help="runs directory (resolved to an absolute path)")
-    ap.add_argument("--name", default="exp", help="run name")
-    ap.add_argument("--exist-ok", action="store_true", help="reuse an existing run directory")
+    add_run_dir_args(ap, "runs/val")
     ap.add_argument("--wider-imgsz", type=int, default=None,
                     help="WIDER FACE test size: longest side in pixels (default: --imgsz), 0 = original image size")
     ap.add_argument("--wider-conf", type=float, default=0.01, help="confidence threshold of the WIDER FACE predictions")

@@ -162,12 +162,13 @@ class YOLOv5Criterion:
 
     def classification(self, logits: torch.Tensor, cls: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         """Class loss over positives x classes: smoothed one-hot targets (IoU-scaled for QFL/VFL)."""
-        t = torch.full_like(logits, self.cn)
         rows = torch.arange(len(cls), device=logits.device)
-        t[rows, cls] = self.cp
         if self.cls_name in SOFT_CLS:
             t = torch.zeros_like(logits)
             t[rows, cls] = quality
+        else:
+            t = torch.full_like(logits, self.cn)
+            t[rows, cls] = self.cp
         loss = self.cls_fn(logits, t)
         if self.class_weights is not None:
             loss = loss * self.class_weights.to(loss.device).view(1, -1)
