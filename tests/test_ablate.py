@@ -116,8 +116,11 @@ def test_bundled_plans_are_valid():
     assert any(c.get("ohem") for c in cfg.values())
     models = {Path(c["model"]).name for c in cfg.values()}
     assert models == {"face-vgg-fpn.yaml", "face-vgg-fpn-3a.yaml"}
-    best = cfg["best"]
-    assert "+" in best["assigner"] and best.get("obj_loss", "bce") != "bce"  # assignment and loss together
+    best = cfg["best"]  # assignment and loss together: a combined assigner plus a changed objectness loss or gain
+    assert "+" in best["assigner"] and (best.get("obj_loss", "bce") != "bce" or best.get("adapt_obj_gain"))
+    search = load_plan(ROOT / "data" / "ablations" / "best-search.yaml", check_files=False)
+    assert search.base == study.base and search.data == study.data  # candidates chosen on the study's budget
+    assert best in [r.config for r in search.runs]  # the reported best is one of the held-out-seed candidates
     if (ROOT / "models" / "face-vgg-fpn.yaml").is_file() and (ROOT / "models" / "face-vgg-fpn-3a.yaml").is_file():
         load_plan(ROOT / "data" / "ablations" / "study.yaml")  # the model files resolve too
 
@@ -215,12 +218,35 @@ def test_aggregate_reports_failures_and_averages_only_good_runs(tmp_path):
     assert b.delta["hard"] == pytest.approx(.50 - statistics.mean([.40, .44, .45]))
     md = markdown(agg, "python -m yolo_ext.ablate --plan p.yaml --seeds 3")
     assert "| b | 1/3 |" in md and "| a (baseline) | 3/3 |" in md
+    assert "| b | s0 +10.0 | +10.0 | 1/1 |" in md  # paired hard AP: only seed 0 finished for both
     assert f"{100 * a.mean['hard']:.1f} ± {100 * a.std['hard']:.1f}" in md
     assert "`b` seed 1: result unreadable: results.csv line 2" in md and "`b` seed 2: incomplete" in md
     assert "--plan p.yaml --seeds 3" in md and "Machine:" in md
     rows = {r["configuration"]: r for r in csv.DictReader(summary_csv(agg).splitlines())}
     assert rows["b"]["n"] == "1" and float(rows["b"]["hard_mean"]) == pytest.approx(.50)
     assert rows["b"]["hard_std"] == "NA" and float(rows["a"]["easy_mean"]) == pytest.approx(.91)
+
+
+def test_seed_start_selects_held_out_seeds(tmp_path):
+    """--seed-start K: jobs, aggregation and the report use seeds K..K+N-1 only (not 0..N-1)."""
+    plan = load_plan(write_plan(tmp_path, two_runs()))
+    out = tmp_path / "out"
+    assert [j.label for j in make_jobs(plan, 2, out, 100)] == ["a-s100", "b-s100", "a-s101", "b-s101"]
+    for j in make_jobs(plan, 1, out):  # seed 0 finished with a different value: must not enter the held-out mean
+        finished(j, "d.yaml", [(0.9, 0.5, 5.0)], 6.0)
+    m50 = {"a-s100": 0.20, "a-s101": 0.30, "b-s100": 0.26, "b-s101": 0.28}
+    for j in make_jobs(plan, 2, out, 100):
+        finished(j, "d.yaml", [(m50[j.label], 0.1, 5.0)], 6.0)
+    agg = aggregate(plan, out, 2, "d.yaml", seed_start=100)
+    assert [c.seeds_ok for c in agg.configs] == [[100, 101], [100, 101]] and not agg.failures
+    assert agg.configs[0].mean["mAP50"] == pytest.approx(0.25)
+    md = markdown(agg, "cmd")
+    assert "- Seeds: 2 (100..101)" in md
+    # paired by seed (no WIDER data -> mAP50): b - a = +6.0 and -2.0 points, mean +2.0, std sqrt(32) = 5.7, 1 of 2
+    assert [(s, round(v, 6)) for s, v in agg.configs[1].paired["mAP50"]] == [(100, 0.06), (101, -0.02)]
+    assert "| b | s100 +6.0, s101 -2.0 | +2.0 ± 5.7 | 1/2 |" in md
+    row = {r["configuration"]: r for r in csv.DictReader(summary_csv(agg).splitlines())}["b"]
+    assert row["mAP50_seeds_better"] == "1" and float(row["mAP50_paired_std"]) == pytest.approx(0.08 / 2 ** 0.5)
 
 
 def test_changed_configuration_is_stale_not_reused(tmp_path):

@@ -23,6 +23,9 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--plan", default=None, help="plan YAML (e.g. data/ablations/study.yaml)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per configuration (default: the plan's)")
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (default 0): seeds K..K+N-1, e.g. held-out seeds for choosing a configuration "
+                         "before measuring it on seeds 0..N-1")
     ap.add_argument("--out", default=None, help="output directory (default: runs/ablate/<plan name>)")
     ap.add_argument("--quick", action="store_true", help=f"CI smoke test: {QUICK_PLAN.name} (tiny data, 1 epoch)")
     ap.add_argument("--device", default=None, help="override the plan's device for every run, e.g. 0 or cpu")
@@ -51,20 +54,23 @@ def main(argv=None) -> int:
     seeds = a.seeds if a.seeds is not None else plan.seeds
     if seeds < 1:
         parser().error("--seeds must be >= 1")
+    if a.seed_start < 0:
+        parser().error("--seed-start must be >= 0")
     out = Path(a.out or Path("runs") / "ablate" / plan.name).resolve()
     data_yaml = resolve_plan_data(plan.data)
     failed = {}
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops the sweep like Ctrl-C (workers killed)
     if not a.aggregate_only:
         try:
-            summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose)
+            summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
+                               seed_start=a.seed_start)
             failed = summary["failed"]
         except KeyboardInterrupt:
             print("\nablate: interrupted; the unfinished run will restart from scratch when the same command is rerun",
                   file=sys.stderr)
             return 130
     command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
-    agg = aggregate(plan, out, seeds, data_yaml)
+    agg = aggregate(plan, out, seeds, data_yaml, a.seed_start)
     files = write_report(agg, out, command)
     print(files["md"].read_text())
     print("ablate: wrote " + ", ".join(str(p) for p in files.values()))

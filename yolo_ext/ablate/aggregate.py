@@ -31,6 +31,7 @@ class ConfigStats:
     mean: dict = field(default_factory=dict)
     std: dict = field(default_factory=dict)
     delta: dict = field(default_factory=dict)
+    paired: dict = field(default_factory=dict)  # metric -> [(seed, config - baseline)] over seeds both finished
 
     @property
     def n(self) -> int:
@@ -46,6 +47,12 @@ class Aggregate:
     failures: list  # [(run name, seed, reason)]
     envs: list  # distinct env.json dicts of the successful runs
     has_wider: bool  # the data is WIDER-format: runs must report easy/medium/hard AP
+    seed_start: int = 0  # seeds are seed_start..seed_start+seeds-1
+
+    @property
+    def key_metric(self) -> str:
+        """The metric the paired comparison is shown for: hard AP on WIDER-format data, else mAP50."""
+        return "hard" if self.has_wider else "mAP50"
 
     @property
     def baseline(self) -> ConfigStats:
@@ -60,11 +67,11 @@ def mean_std(values) -> tuple:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
 
 
-def aggregate(plan: Plan, out, seeds: int, data_yaml: str) -> Aggregate:
+def aggregate(plan: Plan, out, seeds: int, data_yaml: str, seed_start: int = 0) -> Aggregate:
     """Collect every (configuration, seed) of ``plan`` under ``out`` and compute mean, std and delta vs baseline."""
     configs = {r.name: ConfigStats(r) for r in plan.runs}
     failures, envs = [], []
-    for job in make_jobs(plan, seeds, out):
+    for job in make_jobs(plan, seeds, out, seed_start):
         metrics, reason = check_done(job, data_yaml)
         if metrics is None:
             failures.append((job.run.name, job.seed, reason))
@@ -81,7 +88,12 @@ def aggregate(plan: Plan, out, seeds: int, data_yaml: str) -> Aggregate:
         for m in STAT_METRICS:
             c.mean[m], c.std[m] = mean_std(c.values[m])
     base = configs[plan.baseline.name]
+    base_by_seed = {s: i for i, s in enumerate(base.seeds_ok)}
     for c in configs.values():
         c.delta = {m: c.mean[m] - base.mean[m] for m in DELTA_METRICS}
+        # same seed = same initialisation and data order: per-seed differences cancel the seed-to-seed variation
+        # that the two configurations share (a paired comparison)
+        both = [(i, base_by_seed[s], s) for i, s in enumerate(c.seeds_ok) if s in base_by_seed]
+        c.paired = {m: [(s, c.values[m][i] - base.values[m][j]) for i, j, s in both] for m in DELTA_METRICS}
     has_wider = any(expects_wider(data_yaml, r.config) for r in plan.runs)
-    return Aggregate(plan, seeds, data_yaml, list(configs.values()), failures, envs, has_wider)
+    return Aggregate(plan, seeds, data_yaml, list(configs.values()), failures, envs, has_wider, seed_start)

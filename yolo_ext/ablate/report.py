@@ -14,6 +14,8 @@ import io
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .aggregate import DELTA_METRICS, STAT_METRICS, Aggregate
 from ..fsutil import atomic_write
 
@@ -48,7 +50,7 @@ def markdown(agg: Aggregate, command: str) -> str:
     lines += [
         f"- Command: `{command}`",
         f"- Plan: `{plan.path}`; data: `{agg.data_yaml}`",
-        f"- Seeds: {agg.seeds} (0..{agg.seeds - 1}); cells are mean ± sample standard deviation (n-1) over the seeds "
+        f"- Seeds: {agg.seeds} ({agg.seed_start}..{agg.seed_start + agg.seeds - 1}); cells are mean ± sample standard deviation (n-1) over the seeds "
         f"that finished (`n`); APs in percent.",
         f"- Written: {datetime.datetime.now().isoformat(timespec='seconds')}",
     ]
@@ -71,6 +73,19 @@ def markdown(agg: Aggregate, command: str) -> str:
     lines += ["", f"Difference of the means vs the baseline `{base.run.name}` (percentage points):", "",
               "| configuration | " + " | ".join(f"Δ {LABELS[m]}" for m in dm) + " |", "|---|" + "---|" * len(dm)]
     lines += [f"| {c.run.name} | " + " | ".join(fmt_delta(c.delta[m]) for m in dm) + " |" for c in agg.configs]
+    key = agg.key_metric
+    lines += ["", f"Paired by seed (a seed fixes the initialisation and the data order, so each seed's difference "
+              f"cancels the variation both runs share): Δ {LABELS[key]} per seed and in how many seeds the "
+              f"configuration beat the baseline:", "",
+              f"| configuration | Δ {LABELS[key]} per seed | mean ± std | better in |", "|---|---|---|---|"]
+    for c in agg.configs:
+        if c is base:
+            continue
+        d = [v for _, v in c.paired[key]]
+        per_seed = ", ".join(f"s{s} {fmt_delta(v)}" for s, v in c.paired[key]) or "n/a"
+        mean = fmt_delta(float(np.mean(d))) if d else "n/a"
+        std = f" ± {100 * float(np.std(d, ddof=1)):.1f}" if len(d) > 1 else ""
+        lines.append(f"| {c.run.name} | {per_seed} | {mean}{std} | {sum(v > 0 for v in d)}/{len(d)} |")
     lines += ["", "Configurations:", ""]
     lines += [f"- `{c.run.name}`: {c.run.description or '-'} (`{_overrides_text(agg, c.run)}`)" for c in agg.configs]
     lines += ["", f"Failed or missing runs ({len(agg.failures)}), not included in any mean:", ""]
@@ -103,11 +118,16 @@ def summary_csv(agg: Aggregate) -> str:
     header = ["configuration", "description", "baseline", "n", "seeds_ok"]
     for m in STAT_METRICS:
         header += [f"{m}_mean", f"{m}_std"] + ([f"{m}_delta"] if m in DELTA_METRICS else [])
+    key = agg.key_metric
+    header += [f"{key}_paired_deltas", f"{key}_paired_std", f"{key}_seeds_better"]
     rows = []
     for c in agg.configs:
         row = [c.run.name, c.run.description, int(c is agg.baseline), c.n, " ".join(map(str, c.seeds_ok))]
         for m in STAT_METRICS:
             row += [c.mean[m], c.std[m]] + ([c.delta[m]] if m in DELTA_METRICS else [])
+        d = [v for _, v in c.paired[key]]
+        row += [" ".join(f"{s}:{v!r}" for s, v in c.paired[key]), float(np.std(d, ddof=1)) if len(d) > 1 else math.nan,
+                sum(v > 0 for v in d)]
         rows.append(row)
     return _csv_text(header, rows)
 

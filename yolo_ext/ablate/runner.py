@@ -46,10 +46,10 @@ class Job:
         return f"{self.run.name}-s{self.seed}"
 
 
-def make_jobs(plan: Plan, seeds: int, out) -> list:
-    """Seeds 0..seeds-1, seed-major."""
+def make_jobs(plan: Plan, seeds: int, out, seed_start: int = 0) -> list:
+    """Seeds seed_start..seed_start+seeds-1, seed-major."""
     runs = Path(out).resolve() / "runs"
-    return [Job(r, s, runs / f"{r.name}-s{s}") for s in range(seeds) for r in plan.runs]
+    return [Job(r, s, runs / f"{r.name}-s{s}") for s in range(seed_start, seed_start + seeds) for r in plan.runs]
 
 
 def expects_wider(data_yaml: str, config: dict) -> bool:
@@ -187,13 +187,14 @@ def fmt_s(s: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s % 60:02d}s"
 
 
-def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=None, stream=False, log=print) -> dict:
+def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=None, stream=False, log=print,
+             seed_start: int = 0) -> dict:
     """Train every (configuration, seed) of ``plan`` not finished yet. ``data_yaml``: the resolved dataset YAML.
 
     Returns ``{"launched": [labels], "skipped": [labels], "failed": {label: reason}}``; prints one progress line
     per job (index/total, name, seed, time, elapsed, ETA).
     """
-    jobs = make_jobs(plan, seeds, out)
+    jobs = make_jobs(plan, seeds, out, seed_start)
     status = {j.label: check_done(j, data_yaml) for j in jobs}
     pending = [j for j in jobs if status[j.label][0] is None]
     summary = {"launched": [], "skipped": [j.label for j in jobs if status[j.label][0] is not None], "failed": {}}
