@@ -37,6 +37,11 @@ class ConfigStats:
     def n(self) -> int:
         return len(self.seeds_ok)
 
+    def paired_summary(self, metric: str) -> tuple:
+        """(mean, sample std, seeds better) of the per-seed differences to the baseline for ``metric``."""
+        d = [v for _, v in self.paired[metric]]
+        return (*mean_std(d), sum(v > 0 for v in d))
+
 
 @dataclass
 class Aggregate:

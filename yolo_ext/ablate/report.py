@@ -14,8 +14,6 @@ import io
 import math
 from pathlib import Path
 
-import numpy as np
-
 from .aggregate import DELTA_METRICS, STAT_METRICS, Aggregate
 from ..fsutil import atomic_write
 
@@ -81,11 +79,10 @@ def markdown(agg: Aggregate, command: str) -> str:
     for c in agg.configs:
         if c is base:
             continue
-        d = [v for _, v in c.paired[key]]
+        mean, std, better = c.paired_summary(key)
         per_seed = ", ".join(f"s{s} {fmt_delta(v)}" for s, v in c.paired[key]) or "n/a"
-        mean = fmt_delta(float(np.mean(d))) if d else "n/a"
-        std = f" ± {100 * float(np.std(d, ddof=1)):.1f}" if len(d) > 1 else ""
-        lines.append(f"| {c.run.name} | {per_seed} | {mean}{std} | {sum(v > 0 for v in d)}/{len(d)} |")
+        std = "" if _nan(std) else f" ± {100 * std:.1f}"
+        lines.append(f"| {c.run.name} | {per_seed} | {fmt_delta(mean)}{std} | {better}/{len(c.paired[key])} |")
     lines += ["", "Configurations:", ""]
     lines += [f"- `{c.run.name}`: {c.run.description or '-'} (`{_overrides_text(agg, c.run)}`)" for c in agg.configs]
     lines += ["", f"Failed or missing runs ({len(agg.failures)}), not included in any mean:", ""]
@@ -125,9 +122,8 @@ def summary_csv(agg: Aggregate) -> str:
         row = [c.run.name, c.run.description, int(c is agg.baseline), c.n, " ".join(map(str, c.seeds_ok))]
         for m in STAT_METRICS:
             row += [c.mean[m], c.std[m]] + ([c.delta[m]] if m in DELTA_METRICS else [])
-        d = [v for _, v in c.paired[key]]
-        row += [" ".join(f"{s}:{v!r}" for s, v in c.paired[key]), float(np.std(d, ddof=1)) if len(d) > 1 else math.nan,
-                sum(v > 0 for v in d)]
+        _, std, better = c.paired_summary(key)
+        row += [" ".join(f"{s}:{v!r}" for s, v in c.paired[key]), std, better]
         rows.append(row)
     return _csv_text(header, rows)
 
