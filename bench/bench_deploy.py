@@ -27,8 +27,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import yolo_ext  # noqa: E402,F401
-from yolo_ext.model import AnchorDetectionModel  # noqa: E402
-from yolo_ext.paths import resolve_model_cfg  # noqa: E402
+from yolo_ext.engine import AnchorDetectionModel  # noqa: E402
+from yolo_ext.config.paths import resolve_model_cfg  # noqa: E402
 
 # name -> (model YAML, fuse before export). No "plain unfused" row: torch.onnx folds eval-mode BatchNorm into the
 # preceding conv by itself, so the plain model's unfused export is the fused graph; the unfused graph that differs is

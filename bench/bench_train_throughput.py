@@ -22,9 +22,9 @@ import torch  # noqa: E402
 import yolo_ext  # noqa: E402,F401
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG  # noqa: E402
-from yolo_ext.model import AnchorDetectionModel  # noqa: E402
-from yolo_ext.paths import resolve_model_cfg  # noqa: E402
-from yolo_ext.settings import trainer_base_cfg  # noqa: E402
+from yolo_ext.engine import AnchorDetectionModel  # noqa: E402
+from yolo_ext.config.paths import resolve_model_cfg  # noqa: E402
+from yolo_ext.config.defaults import trainer_base_cfg  # noqa: E402
 
 
 def make_batch(bs, imgsz, per_image, seed=0):

@@ -20,10 +20,10 @@ import yolo_ext  # noqa: E402,F401
 from ultralytics.data import build_dataloader, build_yolo_dataset  # noqa: E402
 from ultralytics.data.utils import check_det_dataset  # noqa: E402
 from ultralytics.utils import DEFAULT_CFG  # noqa: E402
-from yolo_ext.cli import resolve_data  # noqa: E402
-from yolo_ext.model import AnchorDetectionModel  # noqa: E402
-from yolo_ext.paths import resolve_model_cfg  # noqa: E402
-from yolo_ext.settings import trainer_base_cfg  # noqa: E402
+from yolo_ext.config.data import resolve_data  # noqa: E402
+from yolo_ext.engine import AnchorDetectionModel  # noqa: E402
+from yolo_ext.config.paths import resolve_model_cfg  # noqa: E402
+from yolo_ext.config.defaults import trainer_base_cfg  # noqa: E402
 
 
 def main():

@@ -1,8 +1,10 @@
 """The only code that reaches into ultralytics internals: one seam per module.
 
-Each module names the upstream symbols it touches (``TARGETS``: module, attribute, expected parameter names) and has an
-idempotent ``apply()``. ``tests/test_patches.py`` asserts every target still exists with that signature, so an
-ultralytics upgrade fails loudly instead of silently skipping a patch.
+Installed as the top-level package ``yolo_ext_patches`` (the folder is ``patches/``; a generic top-level name would
+collide with other projects' ``patches``). Each module names the upstream symbols it touches (``TARGETS``: module,
+attribute, expected parameter names) and has an idempotent ``apply()``. Nothing here imports ``yolo_ext``: what a
+seam needs from it (the anchor-model parser) is handed to :func:`apply`. ``tests/patches`` asserts every target
+still exists with that signature, so an ultralytics upgrade fails loudly instead of silently skipping a patch.
 """
 
 from . import amp_check, offline_font, parse_model, strip_optimizer
@@ -10,10 +12,17 @@ from . import amp_check, offline_font, parse_model, strip_optimizer
 PATCHES = (parse_model, offline_font, amp_check, strip_optimizer)
 
 
-def apply() -> None:
-    """Apply every patch (safe to call any number of times)."""
-    for p in PATCHES:
-        p.apply()
+def apply(anchor_model_claims=None, anchor_model_builder=None) -> None:
+    """Apply every patch (safe to call any number of times).
+
+    Args:
+        anchor_model_claims: ``(model_dict) -> bool``, True for model dicts the yolo-ext parser builds.
+        anchor_model_builder: ``(model_dict, ch, verbose) -> (nn.Sequential, save)``, that parser.
+    """
+    parse_model.apply(anchor_model_claims, anchor_model_builder)
+    offline_font.apply()
+    amp_check.apply()
+    strip_optimizer.apply()
 
 
 def targets():

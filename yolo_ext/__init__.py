@@ -1,15 +1,35 @@
 """yolo-ext: anchor-based YOLOv5 label assignment and loss study toolkit on top of ultralytics.
 
 Importing this package makes every run offline-safe (``YOLO_OFFLINE=1`` unless the user set it) and applies the
-ultralytics patches in ``patches/`` (idempotent).
+ultralytics patches (``patches/``, installed as ``yolo_ext_patches``; idempotent). The public names:
+
+    from yolo_ext import AnchorYOLO, build_assigner
+    AnchorYOLO("models/face-vgg-fpn.yaml").train(data="synth.yaml", assigner="radius")
 """
 
 import os
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # must precede the first ultralytics import
 
-import patches as _patches  # noqa: E402
+import yolo_ext_patches as _patches  # noqa: E402
 
-_patches.apply()
+from .nn.parse import parse_anchor_model, uses_anchor_head  # noqa: E402
 
-__version__ = "0.1.0"
+_patches.apply(anchor_model_claims=uses_anchor_head, anchor_model_builder=parse_anchor_model)
+
+from .assign import ASSIGNERS, build_assigner  # noqa: E402
+from .engine import AnchorDetectionModel, AnchorTrainer, AnchorValidator, AnchorYOLO, InferenceYOLO  # noqa: E402
+from .losses import LOSSES  # noqa: E402
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "ASSIGNERS",
+    "LOSSES",
+    "AnchorDetectionModel",
+    "AnchorTrainer",
+    "AnchorValidator",
+    "AnchorYOLO",
+    "InferenceYOLO",
+    "build_assigner",
+]

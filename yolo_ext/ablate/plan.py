@@ -28,6 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ultralytics.cfg import check_cfg
+from ultralytics.utils import DEFAULT_CFG_KEYS
+
+from ..assign import ASSIGNER_PARAMS, build_assigner
+from ..config.defaults import ext_defaults, loss_param_defaults
+from ..config.paths import resolve_model_cfg
+from ..losses import get_loss
 
 PLAN_KEYS = {"name", "description", "data", "seeds", "base", "runs"}
 RUN_KEYS = {"name", "description", "baseline", "overrides"}
@@ -82,10 +89,6 @@ class Plan:
 
 def allowed_keys() -> set:
     """Trainer keys a plan may set: ultralytics' default cfg keys plus yolo-ext's, minus ``RESERVED``."""
-    from ultralytics.utils import DEFAULT_CFG_KEYS
-
-    from ..settings import ext_defaults
-
     return (set(DEFAULT_CFG_KEYS) | set(ext_defaults())) - RESERVED
 
 
@@ -203,7 +206,7 @@ def _check_keys(d: dict, where: str, fail, base_only_ok: bool) -> None:
             close = difflib.get_close_matches(str(k), sorted(valid), n=3)
             hint = f"; did you mean {close}?" if close else ""
             fail((k, f"{where}: unknown key '{k}': not an ultralytics trainer argument nor a yolo-ext key "
-                     f"(yolo_ext.settings.ext_defaults){hint}"))
+                     f"(yolo_ext.config.ext_defaults){hint}"))
         if k in BASE_ONLY and not base_only_ok:
             fail((k, f"{where}: '{k}' belongs in 'base': the compute budget and environment ({sorted(BASE_ONLY)}) are "
                      f"the same for every configuration"))
@@ -214,13 +217,6 @@ def check_config(config: dict, check_files: bool = True) -> dict:
 
     Raises ValueError / TypeError / FileNotFoundError with the offending key and value.
     """
-    from ultralytics.cfg import check_cfg
-
-    from ..assign import ASSIGNER_PARAMS, build_assigner
-    from ..losses import get_loss
-    from ..paths import resolve_model_cfg
-    from ..settings import ext_defaults, loss_param_defaults
-
     config = dict(config)
     ext = ext_defaults()
     for k, v in config.items():

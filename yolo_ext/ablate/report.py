@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from .aggregate import DELTA_METRICS, STAT_METRICS, Aggregate
-from ..fsutil import atomic_write
+from ..utils.files import atomic_write
 
 LABELS = {"easy": "Easy AP", "medium": "Medium AP", "hard": "Hard AP", "mAP50": "mAP50", "mAP50-95": "mAP50-95",
           "train_time_s": "train time", "wall_s": "wall time"}

@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import ROOT
-from ..fsutil import atomic_write
+from ..utils.repo import ROOT
+from ..utils.files import atomic_write
 from .collect import RunResultError, collect_run, has_wider_section
 from .plan import Plan, RunSpec
 

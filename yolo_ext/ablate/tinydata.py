@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..paths import ROOT
+from ..config.data import resolve_data
+from ..utils.repo import ROOT
 
 N_TRAIN, N_VAL, SIZE, SEED = 16, 8, 160, 0
 VERSION = 1  # bump when either generator's output changes
@@ -105,9 +106,7 @@ def _build_blobs(tmp: Path, out: Path) -> None:
 
 def resolve_plan_data(data: str) -> str:
     """A plan's ``data``: 'tiny' / 'tiny-wider' / 'tiny-blobs' -> ensure_tiny_dataset; anything else goes through
-    ``yolo_ext.cli.resolve_data`` ('synth' -> the built-in synthetic WIDER set, else a YAML path)."""
+    ``yolo_ext.config.resolve_data`` ('synth' -> the built-in synthetic WIDER set, else a YAML path)."""
     if data in ("tiny", "tiny-wider", "tiny-blobs"):
         return str(ensure_tiny_dataset(data.partition("-")[2] or None))
-    from ..cli import resolve_data
-
     return resolve_data(data)

@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from ..fsutil import atomic_write
+from ..utils.files import atomic_write
 
 
 def machine_info(device: str = "") -> dict:

@@ -6,7 +6,8 @@ from typing import Dict
 
 import torch
 
-from .ops import LevelContext, box_iou_xywh, cell_key, lexsort, targets_to_pixels
+from ..ops import box_iou_xywh, cell_key, lexsort
+from .context import LevelContext, targets_to_pixels
 from .types import LevelTargets
 
 DEDUP_MODES = ("unique", "iou")

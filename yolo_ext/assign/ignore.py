@@ -11,7 +11,8 @@ from typing import Dict
 
 import torch
 
-from .ops import LevelContext, box_iou_xywh, cell_key, expand_ranges, targets_to_pixels
+from ..ops import box_iou_xywh, cell_key, expand_ranges
+from .context import LevelContext, targets_to_pixels
 from .types import LevelTargets
 
 

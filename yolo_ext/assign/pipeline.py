@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from .ops import check_inputs, level_contexts
+from .context import check_inputs, level_contexts
 from .types import Assignment
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .ops import LevelContext, expand_ranges
+from ..ops import expand_ranges
+from .context import LevelContext
 from .types import LevelTargets
 from .yolov5 import check_anchor_t
 

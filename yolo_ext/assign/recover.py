@@ -6,7 +6,7 @@ from typing import Dict, List
 
 import torch
 
-from .ops import LevelContext
+from .context import LevelContext
 
 
 class RecoverModifier:

@@ -10,7 +10,7 @@ from typing import Tuple
 
 import torch
 
-from .ops import LevelContext
+from .context import LevelContext
 from .types import LevelTargets
 
 # YOLOv5 neighbour offsets (ultralytics/yolov5 utils/loss.py, build_targets): centre, then the

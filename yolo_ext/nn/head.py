@@ -125,6 +125,13 @@ class AnchorDetect(Detect):
         wh = (s[..., 2:4] * 2) ** 2 * anchor
         return torch.cat((xy, wh), -1)
 
+    def decode_boxes(self, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per level decoded boxes (bs, na, ny, nx, 4) xywh in input pixels, float32, from raw level maps
+        (bs, na, ny, nx, no) (what assigners take as ``preds``; the criterion passes detached maps)."""
+        maps = [m.float() for m in maps]
+        grids = self._grids([m.shape[2:4] for m in maps], maps[0].device, torch.float32)
+        return [self.decode_level(m, i, *grids[i]) for i, m in enumerate(maps)]
+
     def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """Raw level maps -> (bs, 4 + nc, N): boxes in input pixels and scores sigmoid(obj) * sigmoid(cls)."""
         grids = self._grids([m.shape[2:4] for m in maps], maps[0].device, maps[0].dtype)

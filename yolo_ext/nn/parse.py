@@ -23,6 +23,7 @@ from ultralytics.nn.modules import C3, SPPF, Bottleneck, Concat, Conv
 from ultralytics.utils import LOGGER
 
 from .head import AnchorDetect
+from .registry import MODULES
 
 _ULTRA_CHANNEL = {"Conv": Conv, "C3": C3, "SPPF": SPPF, "Bottleneck": Bottleneck}
 _REPEAT = (C3,)
@@ -37,8 +38,6 @@ def uses_anchor_head(d: dict) -> bool:
 
 
 def _resolve(name: str, where: str):
-    from . import MODULES  # local: MODULES imports blocks that may import this module
-
     if name in MODULES:
         return MODULES[name]
     if name in _ULTRA_CHANNEL:

@@ -16,6 +16,10 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..config.paths import resolve_model_cfg
+from ..engine.model import AnchorDetectionModel, InferenceYOLO
+from ..nn.head import AnchorDetect
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -102,18 +106,15 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------------- models
 def load_weights(path: str | Path):
-    """Anchor model (eval, float32, CPU) from a checkpoint: an ultralytics ``.pt`` (``AnchorYOLO(path).model``).
+    """Anchor model (eval, float32, CPU) from a checkpoint: an ultralytics ``.pt`` (``InferenceYOLO(path).model``).
 
-    Accepts anything ``AnchorYOLO`` loads: a trainer checkpoint or a dict ``{"model": AnchorDetectionModel}``.
+    Accepts anything ``InferenceYOLO`` loads: a trainer checkpoint or a dict ``{"model": AnchorDetectionModel}``.
     """
-    from ..model import AnchorYOLO
-    from ..nn.head import AnchorDetect
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"weights file not found: {p}")
     try:
-        model = AnchorYOLO(str(p)).model
+        model = InferenceYOLO(str(p)).model
     except Exception as e:  # unpickling errors come in many types; name the file
         raise ValueError(f"cannot load weights {p}: {type(e).__name__}: {e}") from e
     if not isinstance(model, torch.nn.Module) or not isinstance(getattr(model, "model", None), torch.nn.Sequential):
@@ -127,9 +128,6 @@ def build_model(cfg: Optional[str] = None, weights: Optional[str] = None, seed: 
     """``(model, description)``: the model of ``weights`` if given, else a random-init model of ``cfg`` (seeded)."""
     if weights:
         return load_weights(weights), f"weights {Path(weights).name}"
-    from ..model import AnchorDetectionModel
-    from ..paths import resolve_model_cfg
-
     path = resolve_model_cfg(cfg or "yolov5n.yaml")
     torch.manual_seed(seed)
     return AnchorDetectionModel(str(path), verbose=False).float().eval(), f"random-init {path.name}"
@@ -156,8 +154,7 @@ def run_model(model, img: np.ndarray) -> Tuple[torch.Tensor, List[torch.Tensor],
     head = model.model[-1]
     y, raw = model(to_tensor(img))
     maps = [m.float() for m in raw["preds"]]
-    grids = head._grids([m.shape[2:4] for m in maps], maps[0].device, torch.float32)
-    boxes = [head.decode_level(m, i, *grids[i]) for i, m in enumerate(maps)]
+    boxes = head.decode_boxes(maps)
     return y, maps, boxes
 
 

@@ -20,7 +20,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..fsutil import atomic_dir
+from ..utils.files import atomic_dir
 
 ANNOT = "wider_face_split/wider_face_{}_bbx_gt.txt"
 IMAGES = "WIDER_{}/images"

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence, Union
 
 import numpy as np
 
-from ..fsutil import atomic_write
+from ..utils.files import atomic_write
 
 # data types (mi*) and array classes (mx*) of the Level 5 format
 MI = {"int8": 1, "uint8": 2, "int16": 3, "uint16": 4, "int32": 5, "uint32": 6, "double": 9,

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from ..fsutil import atomic_dir
+from ..utils.files import atomic_dir
 from .groundtruth import GroundTruth
 
 PredMapping = Mapping[Tuple[str, str], np.ndarray]

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..utils.repo import ROOT
+
 # Official-protocol APs of ``make_preds.py GT_DIR OUT 0`` on the real val ground truth
 # (see shared/widerface/README.md).
 REFERENCE_AP_SEED0 = {"easy": 0.5033253261052524, "medium": 0.5439825703329582, "hard": 0.5124758606617836}
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def find_shared_widerface() -> Optional[Path]:
@@ -19,7 +20,7 @@ def find_shared_widerface() -> Optional[Path]:
     its ancestors (the main checkout has it at ``<repo>/../shared``, worktrees one level deeper).
     Returns None when absent."""
     env = os.environ.get("WIDERFACE_SHARED")
-    candidates = [Path(env)] if env else [p / "shared" / "widerface" for p in REPO_ROOT.parents]
+    candidates = [Path(env)] if env else [p / "shared" / "widerface" for p in ROOT.parents]
     for c in candidates:
         if (c / "ground_truth" / "wider_face_val.mat").is_file() and (c / "make_preds.py").is_file():
             return c

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 from scipy.special import ndtr, ndtri
 
-from ..fsutil import atomic_dir
+from ..utils.files import atomic_dir
 from .groundtruth import GroundTruth, save_ground_truth
 from .synth_render import (FaceStyle, SKIN_TINTS, face_patch, finish, occluder, paste, render_background)
 

@@ -1,0 +1,106 @@
+"""Assigner plumbing: input checks and the per-level context every strategy reads.
+
+Units: "grid units" are cells of one level (1 = one stride); "pixels" are input-image pixels.
+"""
+
+from __future__ import annotations
+
+from typing import List, NamedTuple, Optional, Tuple
+
+import torch
+
+from ..ops import shape_ratio
+
+
+class LevelContext(NamedTuple):
+    """Everything a strategy needs about one detection level (built once per call).
+
+    Attributes:
+        index: level number i.
+        ny, nx: grid rows / columns.
+        stride: level stride in pixels (python float); the input image is (ny*stride, nx*stride) pixels.
+        anchors: float32 (na, 2) anchor w,h in grid units (pixels / stride, as YOLOv5 stores them).
+        gain: float32 (6,) [1, 1, nx, ny, nx, ny]: maps normalised targets to grid units.
+        targets: float32 (nt, 6) the normalised input targets [image, class, x, y, w, h].
+        tg: float32 (nt, 6) targets * gain: [image, class, gx, gy, gw, gh] in grid units.
+        metric: float32 (na, nt) YOLOv5 shape-match metric max(r, 1/r) over w,h with r = twh / anchor.
+        preds: None or float (bs, na, ny, nx, 4) decoded predicted boxes xywh in pixels.
+    """
+
+    index: int
+    ny: int
+    nx: int
+    stride: float
+    anchors: torch.Tensor
+    gain: torch.Tensor
+    targets: torch.Tensor
+    tg: torch.Tensor
+    metric: torch.Tensor
+    preds: Optional[torch.Tensor]
+
+    @property
+    def na(self) -> int:
+        return int(self.anchors.shape[0])
+
+
+Inputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, int]]]
+
+
+def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
+    """Validate the assigner call arguments; return float32 targets/anchors/strides and int shapes.
+
+    Raises ValueError naming the offending argument and its shape/value.
+    """
+    if not isinstance(targets, torch.Tensor) or targets.dim() != 2 or targets.shape[1] != 6:
+        raise ValueError(f"targets must be a (n, 6) tensor [image, class, x, y, w, h], got {_describe(targets)}")
+    if not isinstance(anchors, torch.Tensor) or anchors.dim() != 3 or anchors.shape[2] != 2:
+        raise ValueError(f"anchors must be a (nl, na, 2) tensor of anchor w,h in pixels, got {_describe(anchors)}")
+    nl, na = int(anchors.shape[0]), int(anchors.shape[1])
+    strides = torch.as_tensor(strides, dtype=torch.float32, device=targets.device).reshape(-1)
+    if strides.numel() != nl:
+        raise ValueError(f"strides must hold one stride per level (nl={nl}), got {strides.numel()} values")
+    shapes = [tuple(int(v) for v in s) for s in shapes]
+    if len(shapes) != nl or any(len(s) != 2 or min(s) < 1 for s in shapes):
+        raise ValueError(f"shapes must be a list of nl={nl} positive (ny, nx) pairs, got {shapes}")
+    if preds is not None:
+        if len(preds) != nl:
+            raise ValueError(f"preds must be a list of nl={nl} tensors, got {len(preds)}")
+        bs = int(preds[0].shape[0]) if preds[0].dim() == 5 else -1
+        for i, (p, (ny, nx)) in enumerate(zip(preds, shapes)):
+            if p.dim() != 5 or tuple(p.shape[1:]) != (na, ny, nx, 4) or p.shape[0] != bs:
+                raise ValueError(
+                    f"preds[{i}] must have shape (bs, {na}, {ny}, {nx}, 4) with one bs for all levels, got {tuple(p.shape)}"
+                )
+        if targets.shape[0] and int(targets[:, 0].max()) >= bs:
+            raise ValueError(f"targets reference image {int(targets[:, 0].max())} but preds hold a batch of {bs} images")
+    return targets.float(), anchors.float().to(targets.device), strides, shapes
+
+
+def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContext]:
+    """Build one :class:`LevelContext` per level with YOLOv5's float32 arithmetic.
+
+    Anchors in grid units are ``anchors_px / stride`` (float32 division), the gain is a float32
+    vector and the ratio test is ``max(r, 1/r).max(w, h)`` with ``r = (t * gain)[wh] / anchor``,
+    exactly as in ultralytics/yolov5 ``utils/loss.py::ComputeLoss.build_targets`` (v6/v7).
+    """
+    out = []
+    for i, (ny, nx) in enumerate(shapes):
+        anc = anchors[i] / strides[i]
+        gain = torch.ones(6, device=targets.device)
+        gain[2:6] = torch.tensor([nx, ny, nx, ny], device=targets.device, dtype=torch.float32)
+        tg = targets * gain
+        metric = shape_ratio(tg[:, 4:6], anc)  # (na, nt)
+        pred = None if preds is None else preds[i]
+        out.append(LevelContext(i, ny, nx, float(strides[i]), anc, gain, targets, tg, metric, pred))
+    return out
+
+
+def targets_to_pixels(ctx: LevelContext, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Target boxes xywh in input pixels, float32 (n, 4); ``rows`` selects target rows (int64)."""
+    t = ctx.targets if rows is None else ctx.targets[rows]
+    size = torch.tensor([ctx.nx, ctx.ny, ctx.nx, ctx.ny], device=t.device, dtype=torch.float32) * ctx.stride
+    return t[:, 2:6] * size
+
+
+def _describe(x) -> str:
+    return f"tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else f"{type(x).__name__}"

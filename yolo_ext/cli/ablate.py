@@ -1,0 +1,89 @@
+"""``python -m yolo_ext.ablate --plan PLAN.yaml --seeds N --out DIR`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from ..ablate.aggregate import aggregate
+from ..ablate.plan import PlanError, load_plan
+from ..ablate.report import write_report
+from ..ablate.runner import run_plan
+from ..ablate.tinydata import resolve_plan_data
+from ..config.paths import DATA
+
+QUICK_PLAN = DATA / "ablations" / "quick.yaml"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m yolo_ext.ablate",
+        description="Run every configuration of an ablation plan for N seeds on the same data and compute budget "
+                    "(resumable: finished runs are skipped, interrupted ones restart), then write "
+                    "results.md / results.csv / results.png with mean ± std over seeds.",
+    )
+    ap.add_argument("--plan", default=None, help="plan YAML (e.g. data/ablations/study.yaml)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 per configuration (default: the plan's)")
+    ap.add_argument("--seed-start", type=int, default=0,
+                    help="first seed (default 0): seeds K..K+N-1, e.g. held-out seeds for choosing a configuration "
+                         "before measuring it on seeds 0..N-1")
+    ap.add_argument("--out", default=None, help="output directory (default: runs/ablate/<plan name>)")
+    ap.add_argument("--quick", action="store_true", help=f"CI smoke test: {QUICK_PLAN.name} (tiny data, 1 epoch)")
+    ap.add_argument("--device", default=None, help="override the plan's device for every run, e.g. 0 or cpu")
+    ap.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds (marked failed)")
+    ap.add_argument("--aggregate-only", action="store_true", help="train nothing; tabulate what has finished")
+    ap.add_argument("--verbose", action="store_true", help="stream each run's training output (always in train.log)")
+    return ap
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+
+    if bool(a.plan) == a.quick:
+        parser().error("give either --plan PLAN.yaml or --quick")
+    try:
+        plan = load_plan(a.plan or QUICK_PLAN)
+    except PlanError as e:
+        print(f"ablate: {e}", file=sys.stderr)
+        return 2
+    seeds = a.seeds if a.seeds is not None else plan.seeds
+    if seeds < 1:
+        parser().error("--seeds must be >= 1")
+    if a.seed_start < 0:
+        parser().error("--seed-start must be >= 0")
+    out = Path(a.out or Path("runs") / "ablate" / plan.name).resolve()
+    data_yaml = resolve_plan_data(plan.data)
+    failed = {}
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops the sweep like Ctrl-C (workers killed)
+    if not a.aggregate_only:
+        try:
+            summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
+                               seed_start=a.seed_start)
+            failed = summary["failed"]
+        except KeyboardInterrupt:
+            print("\nablate: interrupted; the unfinished run will restart from scratch when the same command is rerun",
+                  file=sys.stderr)
+            return 130
+    command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
+    agg = aggregate(plan, out, seeds, data_yaml, a.seed_start)
+    files = write_report(agg, out, command)
+    print(files["md"].read_text())
+    print("ablate: wrote " + ", ".join(str(p) for p in files.values()))
+    missing = len(agg.failures)
+    if missing:
+        print(f"ablate: {missing} run(s) failed or missing (listed above); their seeds are excluded from the means",
+              file=sys.stderr)
+    return 1 if failed or missing else 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``train.py``: the YOLOv5-style training command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..assign import describe_assigners
+from ..config.data import resolve_data
+from ..config.overrides import load_hyp, parse_set
+from ..config.paths import DATA, resolve_model_cfg, resolve_run_dir
+from ..engine.trainer import AnchorTrainer
+from .common import add_run_dir_args
+
+DEFAULT_HYP = DATA / "hyps" / "hyp.scratch-low.yaml"
+
+
+def train_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an anchor-based YOLO (yolo-ext) with a pluggable label assigner, through ultralytics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--cfg", default="face-vgg-fpn.yaml", help="model YAML (path, or a name in models/)")
+    ap.add_argument("--weights", default="", help="initial weights (.pt) to load into --cfg; empty: from scratch")
+    ap.add_argument("--data", default="synth", help="dataset YAML, or 'synth' for the built-in synthetic WIDER-format set")
+    ap.add_argument("--hyp", default=str(DEFAULT_HYP), help="hyperparameter YAML (ultralytics and yolo-ext keys)")
+    ap.add_argument("--epochs", type=int, default=100, help="number of epochs")
+    ap.add_argument("--batch-size", type=int, default=16, help="total batch size")
+    ap.add_argument("--imgsz", type=int, default=640, help="train/val image size (pixels, longest side)")
+    ap.add_argument("--device", default="", help="cuda device, i.e. 0 or 0,1,2,3 (DDP) or cpu; empty: auto")
+    ap.add_argument("--workers", type=int, default=8, help="dataloader workers per process (0 on CPU)")
+    add_run_dir_args(ap, "runs/train")
+    ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
+    ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
+    ap.add_argument("--loss", default=None, help="objectness (and class) loss: bce, focal, qfl, vfl; see --set obj_loss=/cls_loss=")
+    ap.add_argument("--seed", type=int, default=0, help="global training seed")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other hyperparameter, e.g. anchor_t=3.0")
+    return ap
+
+
+def train_overrides(a: argparse.Namespace) -> dict:
+    """Merge hyp file < flags < --set into ultralytics overrides."""
+    if a.resume:
+        ov = {"resume": a.resume if a.resume is True else str(Path(a.resume).resolve())}
+        ov.update(parse_set(a.set))
+        return ov
+    ov = load_hyp(a.hyp) if a.hyp else {}
+    ov.update(
+        model=str(resolve_model_cfg(a.cfg)),
+        data=resolve_data(a.data),
+        epochs=a.epochs,
+        batch=a.batch_size,
+        imgsz=a.imgsz,
+        device=a.device,
+        workers=a.workers,
+        project=resolve_run_dir(a.project),
+        name=a.name,
+        exist_ok=a.exist_ok,
+        seed=a.seed,
+    )
+    if a.weights:
+        ov["pretrained"] = str(Path(a.weights).resolve())
+    if a.assigner:
+        ov["assigner"] = a.assigner
+    if a.loss:
+        ov["obj_loss"] = ov["cls_loss"] = a.loss
+    ov.update(parse_set(a.set))
+    return ov
+
+
+def train_main(argv=None):
+    a = train_parser().parse_args(argv)
+    if a.assigner == "list":
+        print(describe_assigners())
+        return None
+    trainer = AnchorTrainer(overrides=train_overrides(a))
+    trainer.train()
+    return trainer
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(train_main())

@@ -1,0 +1,87 @@
+"""``python -m yolo_ext.widerface {evaluate,convert,synth}``: WIDER FACE command line tools."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..widerface.api import evaluate
+from ..widerface.convert import convert
+from ..widerface.plot import plot_pr
+from ..widerface.synth import synth
+
+
+def _cmd_evaluate(a) -> int:
+    t = time.perf_counter()
+    res = evaluate(a.pred, a.gt, iou=a.iou)
+    dt = time.perf_counter() - t
+    if a.plot:
+        print(f"PR curves saved to {plot_pr(res.pr, a.plot)}", file=sys.stderr)
+    if a.json:
+        print(json.dumps(dict(res)))
+        return 0
+    print(f"{'setting':<8} {'AP':>8} {'faces':>7}  (IoU {a.iou}, {dt:.2f} s)")
+    for s, ap in res.items():
+        print(f"{s:<8} {ap:8.4f} {res.pr[s].count_face:7d}")
+    return 0
+
+
+def _cmd_convert(a) -> int:
+    yaml_path = convert(a.root, a.out, min_size=a.min_size, keep_invalid=a.keep_invalid,
+                        splits=tuple(a.splits), copy=a.copy)
+    print(yaml_path)
+    return 0
+
+
+def _cmd_synth(a) -> int:
+    root = synth(a.out, a.train, a.val, a.seed, size=a.size)
+    print(root)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m yolo_ext.widerface", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{evaluate,convert,synth}")
+
+    e = sub.add_parser("evaluate", help="official WIDER FACE val evaluation (easy/medium/hard AP)",
+                       description="Official WIDER FACE evaluation (MATLAB eval_tools semantics), vectorised. "
+                                   "Missing prediction files count as images without detections (one warning).")
+    e.add_argument("--pred", required=True, help="prediction dir: <event>/<image>.txt (name, count, 'x y w h score' rows)")
+    e.add_argument("--gt", required=True, help="eval_tools/ground_truth dir with wider_face_val.mat and wider_{easy,medium,hard}_val.mat")
+    e.add_argument("--iou", type=float, default=0.5, help="IoU threshold (official: 0.5)")
+    e.add_argument("--json", action="store_true", help='print only {"easy": .., "medium": .., "hard": ..} on stdout')
+    e.add_argument("--plot", metavar="FILE", help="save the three PR curves to FILE (png/pdf/svg)")
+    e.set_defaults(func=_cmd_evaluate)
+
+    c = sub.add_parser("convert", help="official WIDER layout -> ultralytics YOLO dataset + YAML",
+                       description="Convert WIDER_{train,val}/images + wider_face_split/*_bbx_gt.txt to YOLO labels "
+                                   "(class 0 'face', normalised cx cy w h), keeping event sub-folders.")
+    c.add_argument("--root", required=True, help="WIDER FACE root (WIDER_train/, WIDER_val/, wider_face_split/, eval_tools/)")
+    c.add_argument("--out", required=True, help="output dataset dir (images/, labels/, <name>.yaml)")
+    c.add_argument("--min-size", type=float, default=0.0, metavar="PX", help="drop faces whose width or height (after clipping) is below PX")
+    c.add_argument("--keep-invalid", action="store_true", help="keep faces flagged invalid (dropped by default)")
+    c.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"], help="splits to convert")
+    c.add_argument("--copy", action="store_true", help="copy images instead of symlinking them")
+    c.set_defaults(func=_cmd_convert)
+
+    s = sub.add_parser("synth", help="deterministic synthetic WIDER FACE stand-in (official layout)",
+                       description="Generate a synthetic face dataset in the official WIDER layout (images, txt "
+                                   "annotations with all ten attributes, eval_tools/ground_truth/*.mat). "
+                                   "Byte-identical output for identical arguments.")
+    s.add_argument("--out", required=True, help="output root of the WIDER layout")
+    s.add_argument("--train", type=int, required=True, metavar="N", help="number of train images")
+    s.add_argument("--val", type=int, required=True, metavar="M", help="number of val images")
+    s.add_argument("--seed", type=int, default=0, help="random seed")
+    s.add_argument("--size", type=int, default=416, help="long side of the canvas in pixels")
+    s.set_defaults(func=_cmd_synth)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Extension hyperparameters: names, defaults, and how they ride along ultralytics' cfg machinery.
+
+ultralytics' ``get_cfg`` rejects keys it does not know. The trainer therefore merges ``ext_defaults()`` into its base
+cfg before ``BaseTrainer.__init__`` (so the keys reach ``args.yaml``, ``model.args``, the checkpoint's ``train_args``,
+``--resume`` and the DDP worker, which rebuilds the trainer from the same overrides), and ``strip_ext`` removes them
+again before a stock ``BaseValidator`` parses its args. ``data/hyps/hyp.scratch-low.yaml`` holds the same defaults
+for users to copy; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ultralytics.cfg import cfg2dict
+from ultralytics.utils import DEFAULT_CFG_DICT
+
+from ..assign import ASSIGNER_PARAMS
+from ..losses import PARAMS
+
+# YOLOv5 hyp.scratch-low values for keys ultralytics already has but with other defaults.
+YOLOV5_OVERRIDES = {
+    "optimizer": "SGD",  # YOLOv5: SGD, not ultralytics' 'auto' (which ignores lr0)
+    "lr0": 0.01,
+    "lrf": 0.01,
+    "momentum": 0.937,
+    "weight_decay": 0.0005,
+    "warmup_epochs": 3.0,
+    "warmup_momentum": 0.8,
+    "warmup_bias_lr": 0.1,
+    "box": 0.05,  # YOLOv5 box gain (CIoU), ultralytics' 7.5 is for its DFL loss
+    "cls": 0.5,
+}
+
+# Keys ultralytics does not have.
+CRITERION_DEFAULTS = {
+    "assigner": "yolov5",  # label assignment spec, see `train.py --assigner list`
+    "obj": 1.0,  # objectness loss gain
+    "obj_pw": 1.0,  # objectness BCE positive weight (YOLOv5 obj_pw)
+    "cls_pos_weight": 1.0,  # class BCE positive weight (YOLOv5's cls_pw; ultralytics' cls_pw means class-frequency weighting)
+    "label_smoothing": 0.0,  # class label smoothing epsilon (YOLOv5 smooth_BCE)
+    "gr": 1.0,  # objectness target = (1 - gr) + gr * IoU
+    "scale_gains": True,  # scale box/obj/cls gains by levels, classes and imgsz as YOLOv5 train.py does
+    "autobalance": False,  # YOLOv5 per-level objectness balance adaptation
+    "assign_weight_box": True,  # assigner per-positive weights scale the box loss
+    "assign_weight_obj": True,  # ... and the objectness target
+    # losses (yolo_ext.losses): names, normalisation, OHEM
+    "obj_loss": "bce",  # objectness loss: bce, focal, qfl, vfl
+    "cls_loss": "bce",  # class loss (nc > 1): bce, focal, qfl, vfl
+    "obj_norm": "auto",  # auto (the loss's default), mean (YOLOv5), pos, target_sum, sum
+    "cls_norm": "auto",
+    "obj_norm_gain": 0.03,  # extra obj gain when obj_norm is not "mean"; see the note below
+    "ohem": False,  # online hard example mining for objectness negatives
+    "ohem_ratio": 3.0,  # negatives per positive, per image
+    "ohem_min_neg": 64,  # at least this many negatives per image
+    # loss balance (balance.py)
+    "balance_target": 0.5,  # target weighted box:obj ratio (1:2)
+    "adapt_obj_gain": False,  # steer the obj gain toward balance_target once per epoch
+    "obj_gain_scale": 1.0,  # current obj gain multiplier (written back by adapt_obj_gain)
+    # WIDER FACE evaluation at the end of training (data YAMLs with a `widerface:` section)
+    "wider_eval": True,  # predict WIDER val with best.pt, write wider_ap.json / wider_pr.png in the run dir
+    "wider_conf": 0.01,  # confidence threshold of the WIDER predictions
+}
+
+# obj_norm_gain: under "mean" a positive cell of level i weighs balance_i / cells_i; under "pos" it weighs
+# 1 / positives. Measured on the built-in synthetic WIDER set (yolov5n-1a, 416 px, batch 16, yolov5 assigner, 5 batches:
+# `python bench/measure_obj_norm_gain.py`), sum_i(balance_i * pos_i / cells_i) = 0.021-0.036, mean 0.030: with
+# obj_norm_gain = 0.03 a positive weighs about the same under both modes, so switching loss keeps the box:obj balance.
+
+
+def loss_param_defaults() -> dict:
+    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight)."""
+    return {f"{name}_{p}": v for name, ps in PARAMS.items() for p, v in ps.items() if p != "pos_weight"}
+
+
+def loss_params(args, name: str) -> dict:
+    """Parameters of loss ``name`` from the run args (``focal_gamma`` -> gamma=...)."""
+    pre = f"{name}_"
+    return {k[len(pre):]: hyp(args, k) for k in loss_param_defaults() if k.startswith(pre)}
+
+
+def ext_defaults() -> dict:
+    """Every extension key with its default (assigner and loss parameters included)."""
+    return {**CRITERION_DEFAULTS, **loss_param_defaults(), **ASSIGNER_PARAMS}
+
+
+def trainer_base_cfg(cfg) -> dict:
+    """ultralytics defaults < YOLOv5 defaults < extension defaults < whatever ``cfg`` sets differently from
+    ultralytics' defaults (``cfg``: dict, path or namespace; ultralytics' DEFAULT_CFG gives the plain merge)."""
+    user = {k: v for k, v in cfg2dict(cfg).items() if k not in DEFAULT_CFG_DICT or v != DEFAULT_CFG_DICT[k]}
+    return {**DEFAULT_CFG_DICT, **YOLOV5_OVERRIDES, **ext_defaults(), **user}
+
+
+def strip_ext(args):
+    """Copy of ``args`` (dict or namespace) without extension keys, for stock ultralytics components."""
+    d = dict(vars(args)) if isinstance(args, SimpleNamespace) else dict(args)
+    for k in ext_defaults():
+        d.pop(k, None)
+    return d
+
+
+def hyp(args, key: str):
+    """Value of an extension key from trainer args / model.args (a namespace or dict), falling back to the default."""
+    if isinstance(args, dict):
+        return args.get(key, ext_defaults()[key])
+    return getattr(args, key, ext_defaults()[key])

@@ -1,0 +1,74 @@
+"""The anchor-based detection model and its inference front end (``AnchorYOLO`` adds training: ``engine/yolo.py``).
+
+``AnchorDetectionModel`` is an ultralytics ``DetectionModel`` whose head is ``AnchorDetect``: strides and bias init
+come from the stock constructor (it runs for any ``Detect`` subclass), the loss is our YOLOv5 criterion, and
+``fuse()`` first folds re-parameterisable training blocks (any module with ``reparameterize()``) so the stock
+Conv+BN fusion and every exporter see the plain deploy graph.
+"""
+
+from __future__ import annotations
+
+from ultralytics.engine.model import Model
+from ultralytics.models import yolo
+from ultralytics.nn.tasks import DetectionModel
+
+from ultralytics.utils import LOGGER
+from ultralytics.utils.torch_utils import intersect_dicts
+
+from ..criterion import YOLOv5Criterion
+from ..nn.head import AnchorDetect
+from .validator import AnchorValidator
+
+
+class AnchorDetectionModel(DetectionModel):
+    """YOLOv5-style anchor-based detector built from a yolo-ext model YAML (head ``AnchorDetect``)."""
+
+    def __init__(self, cfg="yolov5n.yaml", ch=3, nc=None, verbose=True):
+        super().__init__(cfg, ch=ch, nc=nc, verbose=verbose)
+        if not isinstance(self.model[-1], AnchorDetect):
+            raise ValueError(f"{self.yaml.get('yaml_file', cfg)}: AnchorDetectionModel needs an AnchorDetect head")
+        self.model[-1].check_anchor_order()
+
+    @property
+    def head(self) -> AnchorDetect:
+        return self.model[-1]
+
+    def init_criterion(self):
+        return YOLOv5Criterion(self)
+
+    def load(self, weights, verbose=True):
+        """Transfer every tensor whose name and shape match (ema first). Stock ``BaseModel.load`` assumes the
+        anchor-free head layout (``cv2[i][0].conv``) and cannot be used for AnchorDetect."""
+        src = (weights.get("ema") or weights["model"]) if isinstance(weights, dict) else weights
+        csd = intersect_dicts(src.float().state_dict(), self.state_dict())
+        self.load_state_dict(csd, strict=False)
+        if verbose:
+            LOGGER.info(f"Transferred {len(csd)}/{len(self.state_dict())} items from pretrained weights")
+
+    def reparameterize(self) -> int:
+        """Fold multi-branch training blocks into their plain deploy form; returns how many were folded."""
+        n = 0
+        for m in list(self.modules()):
+            if m is not self and hasattr(m, "reparameterize"):
+                n += bool(m.reparameterize())
+        return n
+
+    def fuse(self, verbose=True, imgsz=640):
+        """Re-parameterise training blocks, then the stock Conv+BN fusion."""
+        self.reparameterize()
+        return super().fuse(verbose=verbose, imgsz=imgsz)
+
+
+class InferenceYOLO(Model):
+    """The prediction / validation / export half of ``AnchorYOLO`` (no trainer): ``InferenceYOLO("best.pt").predict(...)``.
+
+    Lower layers (the WIDER evaluation run by the trainer's own callback) use it, so they need not import the trainer.
+    """
+
+    def __init__(self, model="models/yolov5n.yaml", task="detect", verbose=False):
+        super().__init__(model=model, task=task, verbose=verbose)
+
+    @property
+    def task_map(self):
+        return {"detect": {"model": AnchorDetectionModel, "validator": AnchorValidator,
+                           "predictor": yolo.detect.DetectionPredictor}}
