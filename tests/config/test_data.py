@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 import yolo_ext  # noqa: F401
-from yolo_ext.config.data import resolve_data
+from yolo_ext.config.data import resolve_data, wider_section
+from yolo_ext.config.errors import ConfigError
 from yolo_ext.config.paths import DATA
 
 
@@ -24,7 +25,10 @@ def test_synth_section_generates_a_cached_wider_dataset(tmp_path, monkeypatch):
 def test_synth_section_unknown_key(tmp_path):
     cfg = tmp_path / "s.yaml"
     cfg.write_text("synth: {train: 3, imgs: 2}\n")
-    with pytest.raises(SystemExit, match="imgs"):
+    with pytest.raises(ConfigError, match="imgs"):  # library code raises; only CLI mains exit
+        resolve_data(str(cfg))
+    cfg.write_text("synth: {train: 0}\n")
+    with pytest.raises(ConfigError, match="synth.train: 0 must be an integer >= 1"):
         resolve_data(str(cfg))
 
 
@@ -35,3 +39,15 @@ def test_bundled_yaml_and_passthrough(tmp_path):
     plain = tmp_path / "p.yaml"
     plain.write_text("path: x\ntrain: a\nval: b\nnames: {0: a}\n")
     assert resolve_data(str(plain)) == str(plain.resolve())
+
+
+def test_wider_section_is_the_one_detector(tmp_path):
+    y = tmp_path / "d.yaml"
+    y.write_text("train: a\nval: b\n")
+    assert wider_section(y) is None and wider_section({"train": "a"}) is None
+    y.write_text(f"widerface: {{gt_dir: {tmp_path / 'gt'}, val_images: {tmp_path}}}\n")
+    assert wider_section(y, check=False)["val_images"] == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="widerface.gt_dir"):
+        wider_section(y)
+    (tmp_path / "gt").mkdir()
+    assert wider_section(y)["gt_dir"] == str(tmp_path / "gt")

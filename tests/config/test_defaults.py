@@ -6,6 +6,7 @@ from ultralytics.utils import DEFAULT_CFG, DEFAULT_CFG_KEYS
 
 import yolo_ext  # noqa: F401
 from yolo_ext.cli.train import train_overrides, train_parser
+from yolo_ext.config.errors import ConfigError
 from yolo_ext.config.overrides import parse_set
 from yolo_ext.config.paths import DATA, resolve_model_cfg
 from yolo_ext.config.defaults import YOLOV5_OVERRIDES, ext_defaults, strip_ext, trainer_base_cfg
@@ -36,8 +37,11 @@ def test_base_cfg_merge_and_strip():
 def test_set_parsing_and_errors():
     assert parse_set(["anchor_t=3.5", "assigner=radius+dedup", "autobalance=true", "x=[1, 2]"]) == {
         "anchor_t": 3.5, "assigner": "radius+dedup", "autobalance": True, "x": [1, 2]}
-    with pytest.raises(SystemExit, match="key=value"):
+    with pytest.raises(ConfigError, match="key=value"):
         parse_set(["anchor_t"])
+    with pytest.raises(ConfigError, match=r"--set anchor_t=\[1,: not a valid YAML value"):
+        parse_set(["anchor_t=[1,"])
+    assert parse_set(["anchor_t="]) == {"anchor_t": None}  # no value: validate() names it
 
 
 def test_train_overrides_precedence(tmp_path):

@@ -125,12 +125,3 @@ def collect_run(run_dir, expect_wider: bool) -> dict:
     m["best_epoch"] = int(row["epoch"])
     wider = read_wider_ap(run_dir / "wider_ap.json") if expect_wider else dict.fromkeys(WIDER_KEYS, math.nan)
     return {**wider, **m}
-
-
-def has_wider_section(data_yaml) -> bool:
-    """Whether a dataset YAML has a ``widerface:`` section (then the trainer writes wider_ap.json)."""
-    p = Path(data_yaml)
-    if not p.is_file():
-        return False
-    d = yaml.safe_load(p.read_text()) or {}
-    return isinstance(d, dict) and bool(d.get("widerface"))

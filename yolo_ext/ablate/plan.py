@@ -31,10 +31,9 @@ import yaml
 from ultralytics.cfg import check_cfg
 from ultralytics.utils import DEFAULT_CFG_KEYS
 
-from ..assign import ASSIGNER_PARAMS, build_assigner
-from ..config.defaults import ext_defaults, loss_param_defaults
+from ..config.defaults import ext_defaults
 from ..config.paths import resolve_model_cfg
-from ..losses import get_loss
+from ..config.validate import ALIASES, validate
 
 PLAN_KEYS = {"name", "description", "data", "seeds", "base", "runs"}
 RUN_KEYS = {"name", "description", "baseline", "overrides"}
@@ -88,8 +87,9 @@ class Plan:
 
 
 def allowed_keys() -> set:
-    """Trainer keys a plan may set: ultralytics' default cfg keys plus yolo-ext's, minus ``RESERVED``."""
-    return (set(DEFAULT_CFG_KEYS) | set(ext_defaults())) - RESERVED
+    """Trainer keys a plan may set: ultralytics' default cfg keys plus yolo-ext's (and their aliases), minus
+    ``RESERVED``."""
+    return (set(DEFAULT_CFG_KEYS) | set(ext_defaults()) | set(ALIASES)) - RESERVED
 
 
 def _lines(node) -> dict:
@@ -213,31 +213,17 @@ def _check_keys(d: dict, where: str, fail, base_only_ok: bool) -> None:
 
 
 def check_config(config: dict, check_files: bool = True) -> dict:
-    """Validate one run's merged trainer overrides; returns a copy with the model YAML resolved to an absolute path.
+    """Validate one run's merged trainer overrides (``yolo_ext.config.validate`` for the extension keys, ultralytics'
+    ``check_cfg`` for its own); returns a copy with extension values converted and the model YAML resolved to an
+    absolute path.
 
-    Raises ValueError / TypeError / FileNotFoundError with the offending key and value.
+    Raises ValueError (ConfigError) / TypeError / FileNotFoundError with the offending key and value.
     """
-    config = dict(config)
+    config = validate(config)
     ext = ext_defaults()
-    for k, v in config.items():
-        if k in ext and not _same_type(v, ext[k]):
-            raise TypeError(f"'{k}: {v!r}' should be {type(ext[k]).__name__} like its default {ext[k]!r}")
     check_cfg({k: v for k, v in config.items() if k not in ext}, hard=True)
     if not config.get("model"):
         raise ValueError("no 'model' (set it in base or in the run's overrides)")
     if check_files:
         config["model"] = str(resolve_model_cfg(config["model"]))
-    build_assigner(config.get("assigner", ext["assigner"]), **{k: config[k] for k in ASSIGNER_PARAMS if k in config})
-    lp = loss_param_defaults()
-    for key in ("obj_loss", "cls_loss"):
-        name = config.get(key, ext[key])
-        get_loss(name, **{k[len(name) + 1:]: config[k] for k in lp if k.startswith(f"{name}_") and k in config})
     return config
-
-
-def _same_type(v, default) -> bool:
-    if isinstance(default, bool):
-        return isinstance(v, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    return isinstance(v, type(default))

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from ..utils.repo import ROOT
 from ..utils.files import atomic_write
-from .collect import RunResultError, collect_run, has_wider_section
+from ..config.data import wider_section
+from .collect import RunResultError, collect_run
 from .plan import Plan, RunSpec
 
 
@@ -54,7 +55,7 @@ def make_jobs(plan: Plan, seeds: int, out, seed_start: int = 0) -> list:
 
 def expects_wider(data_yaml: str, config: dict) -> bool:
     """The trainer writes wider_ap.json when the data has a ``widerface:`` section (unless ``wider_eval: false``)."""
-    return has_wider_section(data_yaml) and bool(config.get("wider_eval", True))
+    return wider_section(data_yaml, check=False) is not None and bool(config.get("wider_eval", True))
 
 
 def check_done(job: Job, data_yaml: str) -> tuple:

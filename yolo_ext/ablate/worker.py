@@ -14,14 +14,15 @@ import platform
 import sys
 from pathlib import Path
 
+import torch
+import ultralytics
+
+from ..engine.trainer import AnchorTrainer
 from ..utils.files import atomic_write
 
 
 def machine_info(device: str = "") -> dict:
     """CPU, GPU (when training on CUDA), library versions of this process."""
-    import torch
-    import ultralytics
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -44,8 +45,6 @@ def main(argv=None) -> int:
     run_dir = Path(overrides["project"]) / overrides["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "env.json", json.dumps(machine_info(overrides.get("device", "")), indent=2))
-    from ..trainer import AnchorTrainer
-
     AnchorTrainer(overrides=overrides).train()
     return 0
 

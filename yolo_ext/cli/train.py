@@ -8,8 +8,11 @@ from pathlib import Path
 
 from ..assign import describe_assigners
 from ..config.data import resolve_data
+from ..config.errors import ConfigError
 from ..config.overrides import load_hyp, parse_set
 from ..config.paths import DATA, resolve_model_cfg, resolve_run_dir
+from ..config.validate import validate
+from ..losses import describe_losses
 from ..engine.trainer import AnchorTrainer
 from .common import add_run_dir_args
 
@@ -34,19 +37,32 @@ def train_parser() -> argparse.ArgumentParser:
     add_run_dir_args(ap, "runs/train")
     ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
     ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
-    ap.add_argument("--loss", default=None, help="objectness (and class) loss: bce, focal, qfl, vfl; see --set obj_loss=/cls_loss=")
+    ap.add_argument("--loss", default=None, help="objectness (and class) loss by name, e.g. bce, focal, vfl; 'list' prints all "
+                    "(see --set obj_loss= / cls_loss=)")
     ap.add_argument("--seed", type=int, default=0, help="global training seed")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="any other hyperparameter, e.g. anchor_t=3.0")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                    help="any other hyperparameter, e.g. anchor_t=3.0 (repeatable: every --set counts)")
     return ap
 
 
 def train_overrides(a: argparse.Namespace) -> dict:
-    """Merge hyp file < flags < --set into ultralytics overrides."""
+    """Merge hyp file < flags < --set into ultralytics overrides; extension keys are validated before the dataset
+    is resolved (``--data synth`` generates it).
+
+    Raises:
+        ConfigError: a bad --set item, --hyp file or extension value (naming it).
+    """
     if a.resume:
         ov = {"resume": a.resume if a.resume is True else str(Path(a.resume).resolve())}
         ov.update(parse_set(a.set))
-        return ov
+        return validate(ov, warn=_quiet)
     ov = load_hyp(a.hyp) if a.hyp else {}
+    if a.assigner:
+        ov["assigner"] = a.assigner
+    if a.loss:
+        ov["obj_loss"] = ov["cls_loss"] = a.loss
+    ov.update(parse_set(a.set))
+    ov = validate(ov, warn=_quiet)  # the trainer validates again and warns; here: fail before any data is built
     ov.update(
         model=str(resolve_model_cfg(a.cfg)),
         data=resolve_data(a.data),
@@ -62,20 +78,25 @@ def train_overrides(a: argparse.Namespace) -> dict:
     )
     if a.weights:
         ov["pretrained"] = str(Path(a.weights).resolve())
-    if a.assigner:
-        ov["assigner"] = a.assigner
-    if a.loss:
-        ov["obj_loss"] = ov["cls_loss"] = a.loss
-    ov.update(parse_set(a.set))
     return ov
 
 
+def _quiet(_msg: str) -> None:
+    pass
+
+
 def train_main(argv=None):
+    """``train.py``: a bad setting exits with status 2 and one line naming it, before anything is built."""
     a = train_parser().parse_args(argv)
-    if a.assigner == "list":
-        print(describe_assigners())
+    if a.assigner == "list" or a.loss == "list":
+        print(describe_assigners() if a.assigner == "list" else describe_losses())
         return None
-    trainer = AnchorTrainer(overrides=train_overrides(a))
+    try:
+        overrides = train_overrides(a)
+        trainer = AnchorTrainer(overrides=overrides)
+    except (ConfigError, FileNotFoundError, SyntaxError) as e:  # SyntaxError: ultralytics' unknown-key error
+        print(f"train.py: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     trainer.train()
     return trainer
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..assign import build_assigner
 from ..config.overrides import parse_set
+from ..config.validate import validate
 from ..viz.assign import assignment_cells, draw_assignment
 from ..viz.common import (build_model, check_imgsz, default_label_path, letterbox, letterbox_labels, level_name,
                           load_image, load_weights, read_labels, run_model, save_figure)
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "targets and the positive cells\nan assigner gives them: centre vs extra cells, loss weights as "
                        "opacity, ignored negatives,\nduplicated (image, anchor, cell) claims.")
     a.add_argument("--assigner", default="yolov5", help="assigner spec, e.g. yolov5, distance, radius+dedup+ignore")
-    a.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="assigner parameters, e.g. anchor_t=3.0")
+    a.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="assigner parameters, e.g. anchor_t=3.0 (repeatable: every --set counts)")
     a.add_argument("--labels", default=None, help="YOLO label file (class cx cy w h, normalised); default: the "
                    "ultralytics convention (last /images/ -> /labels/, suffix .txt)")
     a.add_argument("--cfg", default="yolov5n.yaml", help="model YAML (path or name in models/) giving anchors, strides "
@@ -121,7 +123,8 @@ def _view(text: str):
 
 def assign_cmd(a) -> Path:
     params, view = parse_set(a.set), _view(a.view)
-    assigner = build_assigner(a.assigner, **params)  # fail fast on a bad spec / parameter
+    validate({"assigner": a.assigner, **params})  # names, types and ranges, before the model is built
+    assigner = build_assigner(a.assigner, **params)
     model, desc = build_model(a.cfg, a.weights, a.seed)
     img, lb_img, lb = _prepare(a, model)
     targets = _labels(a, lb, required=True)

@@ -13,8 +13,8 @@ from copy import copy
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
 
-from ..assign import build_assigner
 from ..config.defaults import trainer_base_cfg
+from ..config.validate import validate_trainer_args
 from .callbacks import anchor_check, epoch_stats, log_epoch_stats, wider_eval
 from .model import AnchorDetectionModel
 from .validator import AnchorValidator
@@ -28,10 +28,9 @@ class AnchorTrainer(DetectionTrainer):
     """
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
-        overrides = dict(overrides or {})
-        if "assigner" in overrides:  # fail before datasets are built, with the list of valid names
-            build_assigner(overrides["assigner"])
-        super().__init__(trainer_base_cfg(cfg), overrides, _callbacks)
+        # every extension key checked before any dataset or model is built (ConfigError naming the key)
+        base, overrides = validate_trainer_args(trainer_base_cfg(cfg), dict(overrides or {}))
+        super().__init__(base, overrides, _callbacks)
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings
