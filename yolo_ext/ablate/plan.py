@@ -31,7 +31,7 @@ import yaml
 from ultralytics.cfg import check_cfg
 from ultralytics.utils import DEFAULT_CFG_KEYS
 
-from ..assign import ASSIGNER_PARAMS, build_assigner
+from ..assign import assigner_params, build_assigner
 from ..config.defaults import ext_defaults, loss_param_defaults
 from ..config.paths import resolve_model_cfg
 from ..losses import get_loss
@@ -227,7 +227,7 @@ def check_config(config: dict, check_files: bool = True) -> dict:
         raise ValueError("no 'model' (set it in base or in the run's overrides)")
     if check_files:
         config["model"] = str(resolve_model_cfg(config["model"]))
-    build_assigner(config.get("assigner", ext["assigner"]), **{k: config[k] for k in ASSIGNER_PARAMS if k in config})
+    build_assigner(config.get("assigner", ext["assigner"]), **{k: config[k] for k in assigner_params() if k in config})
     lp = loss_param_defaults()
     for key in ("obj_loss", "cls_loss"):
         name = config.get(key, ext[key])
