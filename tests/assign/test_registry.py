@@ -1,49 +1,59 @@
-"""build_assigner / ASSIGNERS / ASSIGNER_PARAMS / describe_assigners and input errors."""
+"""build_assigner / ASSIGNERS / assigner_params / describe_assigners, parameter ranges and input errors."""
 
 import inspect
 
 import pytest
 import torch
 
-from yolo_ext.assign import ASSIGNER_PARAMS, ASSIGNERS, MODIFIER_ORDER, build_assigner, describe_assigners
+from yolo_ext.assign import (
+    ASSIGNERS, Assigner, Modifier, Strategy, assigner_params, base_names, build_assigner, describe_assigners,
+    modifier_order,
+)
 
 ONE = torch.tensor([[[8.0, 8.0]]])
+FULL = ["+".join((b,) + modifier_order()) for b in base_names()]  # each base with every modifier
 
 
 def test_registry_is_a_plain_dict_with_declared_params():
     assert type(ASSIGNERS) is dict and "list" not in ASSIGNERS
     assert {"yolov5", "distance", "radius", "recover", "dedup", "ignore"} <= set(ASSIGNERS)
     seen = {}
+    params = assigner_params()
     for name, cls in ASSIGNERS.items():
         assert cls.KIND in ("base", "modifier") and cls.DESCRIPTION and "\n" not in cls.DESCRIPTION
+        assert issubclass(cls, Strategy if cls.KIND == "base" else Modifier), f"{name} does not implement its protocol"
         init = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
         for key, default in cls.PARAMS.items():
-            assert ASSIGNER_PARAMS[key] == default
+            assert params[key] == default
             assert init[key].default == default, f"{name}.__init__ default for {key} differs from PARAMS"
             seen[key] = default
         assert set(init) - {"self"} == set(cls.PARAMS), f"{name} takes undeclared parameters"
         cls(**cls.PARAMS)
-    assert seen == ASSIGNER_PARAMS
-    assert all(isinstance(v, (int, float, str, bool)) for v in ASSIGNER_PARAMS.values())  # YAML-friendly hyps
+    assert seen == params
+    assert all(isinstance(v, (int, float, str, bool)) for v in params.values())  # YAML-friendly hyps
 
 
-@pytest.mark.parametrize("spec", list(ASSIGNERS) + ["radius+ignore+dedup", "distance+recover"])
+@pytest.mark.parametrize("spec", list(ASSIGNERS) + FULL)
 def test_every_param_accepted_everywhere(spec):
-    a = build_assigner(spec, **ASSIGNER_PARAMS)
-    assert a.spec.split("+")[0] in ("yolov5", "distance", "radius")
+    a = build_assigner(spec, **assigner_params())
+    assert a.spec.split("+")[0] in base_names()
+    assert a.needs_preds == any(c.needs_preds for c in a.components.values())
 
 
 def test_params_reach_only_their_component():
     a = build_assigner("radius+ignore", anchor_t=3.0, radius_max=2.0, ignore_iou=0.6, dedup_mode="iou")
-    assert (a.base.anchor_t, a.base.radius_max, a.ignore.ignore_iou) == (3.0, 2.0, 0.6)
-    assert a.dedup is None and a.recover is None
+    assert (a.base.anchor_t, a.base.radius_max, a.components["ignore"].ignore_iou) == (3.0, 2.0, 0.6)
+    assert "dedup" not in a.components and "recover" not in a.components
+    assert a.modifiers == (a.components["ignore"],)
 
 
 def test_fixed_modifier_order_and_default_base():
     assert build_assigner("ignore+dedup+radius+recover").spec == "radius+recover+dedup+ignore"
     assert build_assigner("ignore").spec == "yolov5+ignore"
     assert build_assigner(" distance + dedup ").spec == "distance+dedup"
-    assert MODIFIER_ORDER == ("recover", "dedup", "ignore")
+    assert modifier_order() == ("recover", "dedup", "ignore")
+    for spec in FULL:  # whatever the order in the spec: the base, then the modifiers in registry order
+        assert build_assigner("+".join(reversed(spec.split("+")))).spec == spec
 
 
 def test_unknown_name_lists_valid_ones():
@@ -74,6 +84,43 @@ def test_unknown_and_invalid_params():
             build_assigner("radius+dedup+ignore", **kwargs)
 
 
+@pytest.mark.parametrize("key,value,allowed", [
+    ("anchor_t", 1.0, "> 1"), ("anchor_t", 0.5, "> 1"), ("anchor_t", float("nan"), "> 1"), ("anchor_t", float("inf"), "> 1"),
+    ("ignore_iou", 0.0, "in (0, 1)"), ("ignore_iou", 1.0, "in (0, 1)"), ("ignore_iou", 2, "in (0, 1)"),
+    ("radius_max", -2, "> 0"), ("radius_max", 0, "> 0"), ("radius_scale", 0.0, "> 0"), ("radius_scale", -1, "> 0"),
+    ("dedup_mode", "foo", "'unique', 'iou'"), ("dedup_mode", 1, "'unique', 'iou'"),
+])
+def test_out_of_range_values_name_key_value_and_range(key, value, allowed):
+    with pytest.raises(ValueError) as e:
+        build_assigner(FULL[-1], **{key: value})
+    msg = str(e.value)
+    assert f"{key}={value!r}" in msg and allowed in msg, msg
+
+
+@pytest.mark.parametrize("key,value", [
+    ("anchor_t", True), ("radius_max", False), ("ignore_iou", "0.5"), ("anchor_t", None), ("radius_scale", "abc"), ("anchor_t", [4.0]),
+])
+def test_wrong_types_are_rejected(key, value):
+    with pytest.raises(TypeError) as e:
+        build_assigner(FULL[-1], **{key: value})
+    assert f"{key}={value!r}" in str(e.value) and "number" in str(e.value)
+
+
+def test_valid_edge_values():
+    a = build_assigner("radius+ignore", anchor_t=1.0001, radius_max=20, radius_scale=3, ignore_iou=0.999)
+    assert (a.base.anchor_t, a.base.radius_max, a.base.radius_scale) == (1.0001, 20.0, 3.0)
+    assert type(a.base.radius_max) is float and a.components["ignore"].ignore_iou == 0.999
+
+
+def test_pipeline_checks_the_protocols():
+    base, mod = ASSIGNERS[base_names()[0]](), ASSIGNERS[modifier_order()[0]]()
+    with pytest.raises(TypeError, match="starts with a Strategy"):
+        Assigner({"m": mod})
+    with pytest.raises(TypeError, match="Modifier instances.*'b'"):
+        Assigner({"a": base, "b": base})
+    assert Assigner({"a": base, "b": mod}).spec == "a+b"
+
+
 def test_describe_has_one_line_per_name():
     lines = describe_assigners().splitlines()
     assert [ln.split()[0] for ln in lines] == list(ASSIGNERS)
@@ -101,3 +148,13 @@ def test_bad_preds():
     bad[0, 0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         build_assigner("ignore")(t, ONE, [8.0], [(4, 4)], [bad])
+
+
+def test_an_assigner_survives_deepcopy_and_pickle():
+    """The EMA model (criterion and assigner included) is a deepcopy; DDP pickles."""
+    import copy
+    import pickle
+
+    a = build_assigner(FULL[-1], dedup_mode="iou")
+    for b in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
+        assert b.spec == a.spec and repr(b) == repr(a) and b.needs_preds

@@ -18,7 +18,8 @@ class LevelContext(NamedTuple):
     Attributes:
         index: level number i.
         ny, nx: grid rows / columns.
-        stride: level stride in pixels (python float); the input image is (ny*stride, nx*stride) pixels.
+        stride: float32 0-d tensor, the level stride in pixels (a tensor so that reading it costs no
+            host-device sync); the input image is (ny*stride, nx*stride) pixels.
         anchors: float32 (na, 2) anchor w,h in grid units (pixels / stride, as YOLOv5 stores them).
         gain: float32 (6,) [1, 1, nx, ny, nx, ny]: maps normalised targets to grid units.
         targets: float32 (nt, 6) the normalised input targets [image, class, x, y, w, h].
@@ -30,7 +31,7 @@ class LevelContext(NamedTuple):
     index: int
     ny: int
     nx: int
-    stride: float
+    stride: torch.Tensor
     anchors: torch.Tensor
     gain: torch.Tensor
     targets: torch.Tensor
@@ -49,6 +50,12 @@ Inputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, int]]]
 def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
     """Validate the assigner call arguments; return float32 targets/anchors/strides and int shapes.
 
+    Shapes are always checked. The one check that reads tensor values (targets' image indices
+    against the batch size of ``preds``) runs only where that is free, on the CPU
+    (:func:`values_are_free`): on a GPU it would wait for the device at every batch, and the
+    trainer's batches are consistent by construction. ``anchors`` and ``strides`` are moved to
+    ``targets.device`` with non-blocking copies (no-ops when they are there already).
+
     Raises ValueError naming the offending argument and its shape/value.
     """
     if not isinstance(targets, torch.Tensor) or targets.dim() != 2 or targets.shape[1] != 6:
@@ -56,7 +63,7 @@ def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
     if not isinstance(anchors, torch.Tensor) or anchors.dim() != 3 or anchors.shape[2] != 2:
         raise ValueError(f"anchors must be a (nl, na, 2) tensor of anchor w,h in pixels, got {_describe(anchors)}")
     nl, na = int(anchors.shape[0]), int(anchors.shape[1])
-    strides = torch.as_tensor(strides, dtype=torch.float32, device=targets.device).reshape(-1)
+    strides = torch.as_tensor(strides, dtype=torch.float32).to(targets.device, non_blocking=True).reshape(-1)
     if strides.numel() != nl:
         raise ValueError(f"strides must hold one stride per level (nl={nl}), got {strides.numel()} values")
     shapes = [tuple(int(v) for v in s) for s in shapes]
@@ -71,9 +78,14 @@ def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
                 raise ValueError(
                     f"preds[{i}] must have shape (bs, {na}, {ny}, {nx}, 4) with one bs for all levels, got {tuple(p.shape)}"
                 )
-        if targets.shape[0] and int(targets[:, 0].max()) >= bs:
+        if targets.shape[0] and values_are_free(targets) and int(targets[:, 0].max()) >= bs:
             raise ValueError(f"targets reference image {int(targets[:, 0].max())} but preds hold a batch of {bs} images")
-    return targets.float(), anchors.float().to(targets.device), strides, shapes
+    return targets.float(), anchors.float().to(targets.device, non_blocking=True), strides, shapes
+
+
+def values_are_free(x: torch.Tensor) -> bool:
+    """True where reading a tensor's values on the host costs no device sync (CPU tensors)."""
+    return x.device.type == "cpu"
 
 
 def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContext]:
@@ -82,23 +94,25 @@ def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContex
     Anchors in grid units are ``anchors_px / stride`` (float32 division), the gain is a float32
     vector and the ratio test is ``max(r, 1/r).max(w, h)`` with ``r = (t * gain)[wh] / anchor``,
     exactly as in ultralytics/yolov5 ``utils/loss.py::ComputeLoss.build_targets`` (v6/v7).
+    Everything is built on the device (no host data is copied in).
     """
     out = []
     for i, (ny, nx) in enumerate(shapes):
         anc = anchors[i] / strides[i]
         gain = torch.ones(6, device=targets.device)
-        gain[2:6] = torch.tensor([nx, ny, nx, ny], device=targets.device, dtype=torch.float32)
+        gain[2::2].fill_(nx)  # [1, 1, nx, ny, nx, ny]: scalar fills, not a host tensor copied to the device
+        gain[3::2].fill_(ny)
         tg = targets * gain
         metric = shape_ratio(tg[:, 4:6], anc)  # (na, nt)
         pred = None if preds is None else preds[i]
-        out.append(LevelContext(i, ny, nx, float(strides[i]), anc, gain, targets, tg, metric, pred))
+        out.append(LevelContext(i, ny, nx, strides[i], anc, gain, targets, tg, metric, pred))
     return out
 
 
 def targets_to_pixels(ctx: LevelContext, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Target boxes xywh in input pixels, float32 (n, 4); ``rows`` selects target rows (int64)."""
     t = ctx.targets if rows is None else ctx.targets[rows]
-    size = torch.tensor([ctx.nx, ctx.ny, ctx.nx, ctx.ny], device=t.device, dtype=torch.float32) * ctx.stride
+    size = ctx.gain[2:6] * ctx.stride  # float32 [nx, ny, nx, ny] * stride: the input size in pixels
     return t[:, 2:6] * size
 
 

@@ -7,13 +7,14 @@ from typing import Dict
 import torch
 
 from ..ops import box_iou_xywh, cell_key, lexsort
+from .base import Modifier, add_stat, check_choice, zero_count
 from .context import LevelContext, targets_to_pixels
 from .types import LevelTargets
 
 DEDUP_MODES = ("unique", "iou")
 
 
-class DedupModifier:
+class DedupModifier(Modifier):
     """When several positives claim the same (image, anchor, row, column), keep one.
 
     YOLOv5 lets crowded targets (and a target lying exactly on a cell edge or on the image border)
@@ -27,39 +28,38 @@ class DedupModifier:
       at that cell (needs ``preds``), ties broken by the ``unique`` rule.
 
     Kept positives stay in their input order. ``stats["dedup_removed"]`` counts removed
-    positives (all levels). Runs after ``recover`` and before ``ignore``.
+    positives (all levels). Acts through ``adjust_level``; registered after ``recover`` (so the
+    recovered positives are deduplicated too) and before ``ignore``.
     """
 
-    KIND = "modifier"
     DESCRIPTION = "one positive per (image, anchor, cell): closest centre ('unique') or best prediction IoU ('iou')"
     PARAMS = {"dedup_mode": "unique"}
 
     def __init__(self, dedup_mode: str = "unique"):
-        if dedup_mode not in DEDUP_MODES:
-            raise ValueError(f"dedup_mode must be one of {DEDUP_MODES}, got {dedup_mode!r}")
-        self.dedup_mode = dedup_mode
+        self.dedup_mode = check_choice("dedup_mode", dedup_mode, DEDUP_MODES)
 
     @property
     def needs_preds(self) -> bool:
         return self.dedup_mode == "iou"
 
-    def apply(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, float]) -> LevelTargets:
+    def adjust_level(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, torch.Tensor]) -> LevelTargets:
         """Drop duplicate claims from one level's positives (LevelTargets with m rows)."""
         m = lt.num
-        stats.setdefault("dedup_removed", 0.0)
         if m == 0:
+            add_stat(stats, "dedup_removed", zero_count(lt.b.device))
             return lt
         key = cell_key(lt.b, lt.a, lt.gj, lt.gi, ctx.na, ctx.ny, ctx.nx)
         sk, order = torch.sort(key, stable=True)
-        new = torch.ones_like(sk, dtype=torch.bool)
-        new[1:] = sk[1:] != sk[:-1]
-        group = torch.cumsum(new, 0) - 1
-        contested = order[torch.bincount(group)[group] > 1]  # positives sharing their cell with another
+        same = sk[1:] == sk[:-1]  # (m - 1,) sorted neighbours claiming one cell
+        shared = torch.zeros(m, dtype=torch.bool, device=key.device)
+        shared[1:] |= same
+        shared[:-1] |= same
+        contested = order[shared]  # positives sharing their cell with another, in sorted-key order
         keep = torch.ones(m, dtype=torch.bool, device=key.device)
         if contested.numel():
             keep[contested] = False
             keep[contested[self._best(ctx, lt, contested, key[contested])]] = True
-        stats["dedup_removed"] += float(m - int(keep.sum()))
+        add_stat(stats, "dedup_removed", m - keep.sum())
         return lt.select(keep)
 
     def _best(self, ctx: LevelContext, lt: LevelTargets, idx: torch.Tensor, key: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Dict
 import torch
 
 from ..ops import box_iou_xywh, cell_key, expand_ranges
+from .base import Modifier, add_stat, check_number
 from .context import LevelContext, targets_to_pixels
 from .types import LevelTargets
 
@@ -26,7 +27,7 @@ def iou_reach(tau: float) -> float:
     return 1.0 - tau if tau >= 0.5 else 0.5 + (0.5 - tau) / tau**2
 
 
-class IgnoreModifier:
+class IgnoreModifier(Modifier):
     """Mark negatives whose prediction overlaps a target of their image with IoU > ``ignore_iou``.
 
     Returns per level a bool (bs, na, ny, nx) ``ignore`` mask (bs = preds[i].shape[0]); cells that
@@ -38,18 +39,16 @@ class IgnoreModifier:
     cell centre is measured, and each target is paired with the cells whose centre is within
     k*w + D (k*h + D) of it. For YOLOv5-decoded predictions D <= 1 stride, so the work grows with
     the number of targets and their area in cells, not with the batch's cell count times targets.
-    ``stats["ignored"]`` counts ignored cells (all levels).
+    ``stats["ignored"]`` counts ignored cells (all levels). Acts through ``adjust_level``,
+    registered last among the shipped modifiers so that it sees the final positives.
     """
 
-    KIND = "modifier"
     DESCRIPTION = "YOLOv3: negatives whose prediction has IoU > ignore_iou with a target get no objectness loss"
     PARAMS = {"ignore_iou": 0.5}
     needs_preds = True
 
     def __init__(self, ignore_iou: float = 0.5):
-        self.ignore_iou = float(ignore_iou)
-        if not 0.0 < self.ignore_iou <= 1.0:
-            raise ValueError(f"ignore_iou must be in (0, 1], got {ignore_iou}")
+        self.ignore_iou = check_number("ignore_iou", ignore_iou, lambda v: 0.0 < v < 1.0, "in (0, 1) (an IoU threshold)")
 
     def _candidates(self, ctx: LevelContext, boxes: torch.Tensor):
         """Cells (owner target, row, column) whose prediction may overlap a target > ignore_iou.
@@ -66,8 +65,6 @@ class IgnoreModifier:
         centre = (torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1) + 0.5) * s  # (ny, nx, 2) x, y
         lo_xy, hi_xy = torch.aminmax(p.reshape(-1, ctx.ny, ctx.nx, 4), dim=0)
         disp = torch.max(hi_xy[..., :2].float() - centre, centre - lo_xy[..., :2].float()).amax(dim=(0, 1))  # (2,)
-        if not torch.isfinite(disp).all():
-            raise ValueError(f"preds[{ctx.index}] holds non-finite box centres")
         reach = boxes[:, 2:4] * (iou_reach(self.ignore_iou) * 1.001) + disp + 1e-3  # (n, 2) px
         # cell i qualifies when its centre (i + 0.5) * s is strictly within reach of the target centre
         lo = torch.floor((boxes[:, :2] - reach) / s - 0.5).long() + 1
@@ -75,16 +72,21 @@ class IgnoreModifier:
         i0, j0 = lo.clamp(min=0).unbind(1)
         ncol = (hi[:, 0].clamp(max=ctx.nx - 1) - i0 + 1).clamp(min=0)
         nrow = (hi[:, 1].clamp(max=ctx.ny - 1) - j0 + 1).clamp(min=0)
-        owner, local = expand_ranges(ncol * nrow)
+        counts = ncol * nrow
+        # the host must learn the candidate count to size the output (the one sync dynamic shapes
+        # need, which repeat_interleave would otherwise make itself): read the finiteness check with it
+        total, finite = torch.stack((counts.sum(), torch.isfinite(disp).all().long())).tolist()
+        if not finite:
+            raise ValueError(f"preds[{ctx.index}] holds non-finite box centres")
+        owner, local = expand_ranges(counts, total)
         n_o = ncol.index_select(0, owner)
         return owner, j0.index_select(0, owner) + local // n_o, i0.index_select(0, owner) + local % n_o
 
-    def apply(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, float]) -> LevelTargets:
+    def adjust_level(self, ctx: LevelContext, lt: LevelTargets, stats: Dict[str, torch.Tensor]) -> LevelTargets:
         """Return ``lt`` with its ``ignore`` mask set (bool (bs, na, ny, nx))."""
         p = ctx.preds
         bs, na, ny, nx = (int(v) for v in p.shape[:4])
         ignore = torch.zeros(bs * na * ny * nx, dtype=torch.bool, device=p.device)
-        stats.setdefault("ignored", 0.0)
         if ctx.targets.shape[0]:
             boxes = targets_to_pixels(ctx)
             owner, gj, gi = self._candidates(ctx, boxes)
@@ -95,5 +97,5 @@ class IgnoreModifier:
             hit = box_iou_xywh(pb, boxes.index_select(0, owner)[:, None]) > self.ignore_iou  # (P, na)
             ignore[idx.reshape(-1).index_select(0, hit.reshape(-1).nonzero().squeeze(1))] = True
             ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
-            stats["ignored"] += float(ignore.sum())
+        add_stat(stats, "ignored", ignore.sum())
         return lt._replace(ignore=ignore.view(bs, na, ny, nx))

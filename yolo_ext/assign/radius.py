@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 
 from ..ops import expand_ranges
+from .base import Strategy, check_anchor_t, check_number
 from .context import LevelContext
 from .types import LevelTargets
-from .yolov5 import check_anchor_t
 
 
-class RadiusAssigner:
+class RadiusAssigner(Strategy):
     """Positives = cells near the target centre, the radius scaling with target size.
 
     Per level and per anchor that passes the YOLOv5 ratio test (``anchor_t``), with the target
@@ -34,20 +34,18 @@ class RadiusAssigner:
     more than 6x6 cells a full disc of radius 3 (28 to 32 cells depending on where the centre falls).
     Cells are enumerated per (anchor, target) from the bounding rectangle of disc and box (plus the
     centre cell), so tiny faces cost one cell.
-    Weights are 1.
+    Weights are 1. ``radius_max`` (> 0) has no upper cap: the disc is clipped to the box, so however
+    large the radius a target gets at most the cells whose centres lie inside its box (and the
+    anchor ratio test keeps boxes within ``anchor_t`` of an anchor's size).
     """
 
-    KIND = "base"
     DESCRIPTION = "FCOS-style centre sampling: cells within r = min(radius_scale*sqrt(w*h), radius_max) cells, inside the box"
     PARAMS = {"anchor_t": 4.0, "radius_scale": 0.5, "radius_max": 3.0}
 
     def __init__(self, anchor_t: float = 4.0, radius_scale: float = 0.5, radius_max: float = 3.0):
         self.anchor_t = check_anchor_t(anchor_t)
-        self.radius_scale, self.radius_max = float(radius_scale), float(radius_max)
-        if not self.radius_scale > 0:
-            raise ValueError(f"radius_scale must be > 0, got {radius_scale}")
-        if not 0 <= self.radius_max <= 16:
-            raise ValueError(f"radius_max must be in [0, 16] cells, got {radius_max}")
+        self.radius_scale = check_number("radius_scale", radius_scale, lambda v: v > 0, "> 0 (radius per sqrt(w*h) cells)")
+        self.radius_max = check_number("radius_max", radius_max, lambda v: v > 0, "> 0 (largest radius in cells)")
 
     def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
         """Positives of one level; ``match`` is bool (na, nt) anchor/target matches."""

@@ -1,9 +1,17 @@
-"""Names -> assigner components, their hyperparameters, and the spec parser."""
+"""Names -> assigner components, and everything derived from that one dict at call time.
+
+Adding a component is one class (subclassing ``Strategy`` or ``Modifier``, base.py) and one entry
+here: its parameters (:func:`assigner_params`, hence the trainer's settings keys), the
+``--assigner list`` text (:func:`describe_assigners`), the modifier order
+(:func:`modifier_order`) and the shared test sweep all read ``ASSIGNERS`` when they run, so an
+entry added later (a plugin, ``monkeypatch.setitem`` in a test) is picked up too.
+"""
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple, Type
 
+from .base import Component
 from .dedup import DedupModifier
 from .ignore import IgnoreModifier
 from .pipeline import Assigner
@@ -11,8 +19,8 @@ from .radius import RadiusAssigner
 from .recover import RecoverModifier
 from .yolov5 import DistanceAssigner, YOLOv5Assigner
 
-# The visible name -> class map. Bases come first, then modifiers in application order.
-ASSIGNERS: Dict[str, type] = {
+# The visible name -> class map. Modifiers apply in the order they appear here.
+ASSIGNERS: Dict[str, Type[Component]] = {
     "yolov5": YOLOv5Assigner,
     "distance": DistanceAssigner,
     "radius": RadiusAssigner,
@@ -21,28 +29,33 @@ ASSIGNERS: Dict[str, type] = {
     "ignore": IgnoreModifier,
 }
 
-MODIFIER_ORDER = ("recover", "dedup", "ignore")
 DEFAULT_BASE = "yolov5"
 RESERVED = ("list",)  # `train.py --assigner list` prints describe_assigners()
 
 
-def _collect_params() -> Dict[str, object]:
-    """Union of every class's PARAMS; a name shared by several classes must share its default."""
+def base_names() -> Tuple[str, ...]:
+    """Registered base strategies, in registry order."""
+    return tuple(n for n, cls in ASSIGNERS.items() if cls.KIND == "base")
+
+
+def modifier_order() -> Tuple[str, ...]:
+    """Registered modifiers in application order (registry order)."""
+    return tuple(n for n, cls in ASSIGNERS.items() if cls.KIND == "modifier")
+
+
+def assigner_params() -> Dict[str, object]:
+    """Union of every registered class's PARAMS (name -> default), computed now.
+
+    Raises:
+        ValueError: two classes declare one parameter with different defaults.
+    """
     out: Dict[str, object] = {}
     for name, cls in ASSIGNERS.items():
         for key, default in cls.PARAMS.items():
             if key in out and out[key] != default:
-                raise RuntimeError(f"assigner parameter {key!r} of {name!r} has default {default!r}, elsewhere {out[key]!r}")
+                raise ValueError(f"assigner parameter {key!r} of {name!r} has default {default!r}, elsewhere {out[key]!r}")
             out[key] = default
     return out
-
-
-ASSIGNER_PARAMS: Dict[str, object] = _collect_params()
-
-
-def name_of(component) -> str:
-    """Registered name of a component instance."""
-    return next(n for n, cls in ASSIGNERS.items() if type(component) is cls)
 
 
 def _parse(spec: str):
@@ -62,7 +75,7 @@ def _parse(spec: str):
     bases = [n for n in names if ASSIGNERS[n].KIND == "base"]
     if len(bases) > 1:
         raise ValueError(f"assigner spec {spec!r} combines base strategies {bases}; pick one of "
-                         f"{[n for n, c in ASSIGNERS.items() if c.KIND == 'base']} plus modifiers {list(MODIFIER_ORDER)}")
+                         f"{list(base_names())} plus modifiers {list(modifier_order())}")
     return (bases[0] if bases else DEFAULT_BASE), {n for n in names if n not in bases}
 
 
@@ -71,25 +84,22 @@ def build_assigner(spec: str = DEFAULT_BASE, **params) -> Assigner:
 
     Args:
         spec: one name of ``ASSIGNERS`` or several joined by '+': at most one base strategy
-            (yolov5, distance, radius; yolov5 when only modifiers are named) and any modifiers,
-            applied in the fixed order recover -> dedup -> ignore whatever the spec order.
-        **params: any keys of ``ASSIGNER_PARAMS``; each component receives the ones its class
+            (``DEFAULT_BASE`` when only modifiers are named) and any modifiers, applied in
+            :func:`modifier_order` (recover -> dedup -> ignore) whatever the spec order.
+        **params: any keys of :func:`assigner_params`; each component receives the ones its class
             declares in ``PARAMS``, the others are accepted and unused (the trainer passes all).
     Raises:
         ValueError: unknown or reserved name, repeated name, two base strategies, unknown
-            parameter key or invalid parameter value.
+            parameter key or a value out of range (the components' constructors check them).
+        TypeError: a parameter of the wrong type (e.g. a bool or a string for a number).
     """
-    unknown = sorted(set(params) - set(ASSIGNER_PARAMS))
+    known = assigner_params()
+    unknown = sorted(set(params) - set(known))
     if unknown:
-        raise ValueError(f"unknown assigner parameter(s) {unknown}; valid: {sorted(ASSIGNER_PARAMS)}")
+        raise ValueError(f"unknown assigner parameter(s) {unknown}; valid: {sorted(known)}")
     base, mods = _parse(spec)
-
-    def make(name):
-        cls = ASSIGNERS[name]
-        return cls(**{k: params[k] for k in cls.PARAMS if k in params})
-
-    parts = {m: make(m) if m in mods else None for m in MODIFIER_ORDER}
-    return Assigner(make(base), **parts)
+    names = [base] + [m for m in modifier_order() if m in mods]
+    return Assigner({n: ASSIGNERS[n](**{k: params[k] for k in ASSIGNERS[n].PARAMS if k in params}) for n in names})
 
 
 def describe_assigners() -> str:

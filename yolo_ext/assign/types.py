@@ -38,31 +38,36 @@ class LevelTargets(NamedTuple):
 
     @property
     def num(self) -> int:
-        """Number of positives m."""
+        """Number of positives m (from the shape: no host-device sync)."""
         return int(self.b.shape[0])
 
     def select(self, keep: torch.Tensor) -> "LevelTargets":
-        """Keep the positives where ``keep`` (bool (m,) or int64 index) says so; ``ignore`` is kept as is."""
-        b, a, gj, gi, t, w = (x[keep] for x in (self.b, self.a, self.gj, self.gi, self.t, self.weight))
-        return LevelTargets(b, a, gj, gi, t, w, self.ignore)
+        """Keep the positives where ``keep`` (bool (m,) or int64 index) says so; ``ignore`` is kept as is.
 
-    @staticmethod
-    def empty(device: torch.device) -> "LevelTargets":
-        """A level with no positives and no ignore mask."""
-        z = torch.zeros(0, dtype=torch.long, device=device)
-        return LevelTargets(z, z.clone(), z.clone(), z.clone(), z.clone(), torch.zeros(0, dtype=torch.float32, device=device), None)
+        A bool mask is turned into indices once (one nonzero: on a GPU one sync, not one per field).
+        """
+        if keep.dtype == torch.bool:
+            keep = keep.nonzero().squeeze(1)
+        b, a, gj, gi, t, w = (x.index_select(0, keep) for x in (self.b, self.a, self.gj, self.gi, self.t, self.weight))
+        return LevelTargets(b, a, gj, gi, t, w, self.ignore)
 
 
 @dataclass
 class Assignment:
     """Per-level positives plus counters worth logging.
 
+    ``stats`` maps a counter name to a 0-d int64 tensor on the inputs' device: ``positives`` (all
+    levels) and one key per modifier of the spec (``recovered`` targets, ``dedup_removed``
+    positives, ``ignored`` cells, ...). They stay tensors so that an assigner call never waits for
+    the device: a caller accumulates them as tensors and converts once per epoch
+    (``float(total)``); converting every batch would stall a GPU at every step.
+
     Iterating, ``len()`` and indexing go over ``levels``, so
     ``for b, a, gj, gi, t, w, ign in assignment`` works.
     """
 
     levels: List[LevelTargets]
-    stats: Dict[str, float] = field(default_factory=dict)
+    stats: Dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[LevelTargets]:
         return iter(self.levels)

@@ -1,7 +1,7 @@
 """YOLOv5 label assignment (``yolov5``) and its distance-weighted variant (``distance``).
 
 Base strategies turn the per-level anchor matches (``metric < anchor_t``, an (na, nt) bool
-mask built by the pipeline) into positive cells.
+mask from :meth:`Strategy.match`) into positive cells.
 """
 
 from __future__ import annotations
@@ -10,24 +10,28 @@ from typing import Tuple
 
 import torch
 
+from .base import Strategy, check_anchor_t
 from .context import LevelContext
 from .types import LevelTargets
 
 # YOLOv5 neighbour offsets (ultralytics/yolov5 utils/loss.py, build_targets): centre, then the
 # left, up, right and down neighbours, scaled by the bias g = 0.5; the cell is (gxy - offset).long().
 _G = 0.5
-_OFFSETS = torch.tensor([[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]], dtype=torch.float32) * _G
 
 
-def check_anchor_t(anchor_t) -> float:
-    """Validate the shared anchor ratio threshold (max(r, 1/r) >= 1, so it must exceed 1)."""
-    anchor_t = float(anchor_t)
-    if not anchor_t > 1.0:
-        raise ValueError(f"anchor_t must be > 1 (the ratio test keeps max(r, 1/r) < anchor_t), got {anchor_t}")
-    return anchor_t
+def _offsets(device: torch.device) -> torch.Tensor:
+    """float32 (5, 2) ``[[0, 0], [1, 0], [0, 1], [-1, 0], [0, -1]] * g``, filled on ``device``.
+
+    Built with scalar fills rather than copied from a host constant: a host-to-device copy would
+    wait for the device at every call.
+    """
+    off = torch.zeros(5, 2, device=device)
+    for (row, col), v in (((1, 0), _G), ((2, 1), _G), ((3, 0), -_G), ((4, 1), -_G)):
+        off[row, col].fill_(v)
+    return off
 
 
-class YOLOv5Assigner:
+class YOLOv5Assigner(Strategy):
     """YOLOv5 v6/v7 ``ComputeLoss.build_targets``, reproduced bit for bit.
 
     Per level, a target matches every anchor whose w,h ratio passes ``max(r, 1/r) < anchor_t``
@@ -37,7 +41,6 @@ class YOLOv5Assigner:
     clamped into the grid (so the multiset can hold duplicates, as in YOLOv5). Weights are 1.
     """
 
-    KIND = "base"
     DESCRIPTION = "YOLOv5 build_targets: anchor ratio test, centre cell + 2 nearest neighbours (exact)"
     PARAMS = {"anchor_t": 4.0}
 
@@ -56,19 +59,20 @@ class YOLOv5Assigner:
                 neighbour cell's nearest edge, in cells (the quantity YOLOv5 compares with 0.5);
                 0 for the centre cell.
         """
-        a, t = match.nonzero(as_tuple=True)
-        gxy = ctx.tg[t, 2:4]  # grid xy, same float32 values as YOLOv5's t[:, 2:4]
-        gxi = ctx.gain[[2, 3]] - gxy  # inverse
+        gxy = ctx.tg[:, 2:4]  # (nt, 2) grid xy, same float32 values as YOLOv5's t[:, 2:4]
+        gxi = ctx.gain[2:4] - gxy  # inverse
         fxy, fxi = gxy % 1, gxi % 1
         j, k = ((fxy < _G) & (gxy > 1)).T
         l, m = ((fxi < _G) & (gxi > 1)).T
-        sel = torch.stack((torch.ones_like(j), j, k, l, m))  # (5, M)
-        o, row = sel.nonzero(as_tuple=True)
-        gij = (gxy[row] - _OFFSETS.to(gxy.device)[o]).long()
+        near = torch.stack((torch.ones_like(j), j, k, l, m))  # (5, nt): centre, left, up, right, down
+        # one nonzero over (offset, anchor, target): YOLOv5's order (offset-major, then its (anchor, target)
+        # match order), with one dynamic-shape sync per level instead of two
+        o, a, t = (near[:, None, :] & match[None]).nonzero(as_tuple=True)
+        gij = (gxy[t] - _offsets(gxy.device)[o]).long()
         gi = gij[:, 0].clamp(0, ctx.nx - 1)
         gj = gij[:, 1].clamp(0, ctx.ny - 1)
-        dist = torch.stack((torch.zeros_like(fxy[:, 0]), fxy[:, 0], fxy[:, 1], fxi[:, 0], fxi[:, 1]))[o, row]
-        return a[row], t[row], gj, gi, dist
+        dist = torch.stack((torch.zeros_like(fxy[:, 0]), fxy[:, 0], fxy[:, 1], fxi[:, 0], fxi[:, 1]))[o, t]
+        return a, t, gj, gi, dist
 
     def weights(self, dist: torch.Tensor) -> torch.Tensor:
         """Loss weight of each positive from its neighbour distance: 1 everywhere for YOLOv5."""

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from ultralytics.cfg import cfg2dict
 from ultralytics.utils import DEFAULT_CFG_DICT
 
-from ..assign import ASSIGNER_PARAMS
+from ..assign import assigner_params
 from ..losses import PARAMS
 
 # YOLOv5 hyp.scratch-low values for keys ultralytics already has but with other defaults.
@@ -80,7 +80,7 @@ def loss_params(args, name: str) -> dict:
 
 def ext_defaults() -> dict:
     """Every extension key with its default (assigner and loss parameters included)."""
-    return {**CRITERION_DEFAULTS, **loss_param_defaults(), **ASSIGNER_PARAMS}
+    return {**CRITERION_DEFAULTS, **loss_param_defaults(), **assigner_params()}
 
 
 def trainer_base_cfg(cfg) -> dict:

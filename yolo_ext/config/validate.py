@@ -23,8 +23,8 @@ from typing import Callable, Optional
 
 from ultralytics.utils import LOGGER
 
-from ..assign import ASSIGNERS, build_assigner
-from ..assign.registry import DEFAULT_BASE
+from ..assign import ASSIGNERS, assigner_params, build_assigner
+from ..assign.registry import DEFAULT_BASE, base_names
 from ..losses import DEFAULT_NORM, LOSSES, NORM_MODES, get_loss
 from .defaults import ext_defaults, loss_param_defaults
 from .errors import ConfigError
@@ -154,7 +154,7 @@ def _check_components(cfg: dict) -> None:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{e} (a parameter of assigner component {name!r})") from None
     try:
-        build_assigner(cfg["assigner"], **{k: cfg[k] for k in _assigner_params()})
+        build_assigner(cfg["assigner"], **{k: cfg[k] for k in assigner_params()})
     except (ValueError, TypeError) as e:
         raise ConfigError(f"assigner={cfg['assigner']!r}: {e}") from None
     for name in LOSSES:
@@ -168,13 +168,6 @@ def _check_components(cfg: dict) -> None:
                           f"obj_norm={cfg['obj_norm']!r} (obj_loss={cfg['obj_loss']!r})")
 
 
-def _assigner_params() -> dict:
-    out = {}
-    for cls in ASSIGNERS.values():
-        out.update(cls.PARAMS)
-    return out
-
-
 def _loss_params(cfg: dict, name: str) -> dict:
     pre = f"{name}_"
     return {k[len(pre):]: cfg[k] for k in loss_param_defaults() if k.startswith(pre)}
@@ -183,7 +176,7 @@ def _loss_params(cfg: dict, name: str) -> dict:
 def unused(cfg: dict, defaults: dict) -> list:
     """Warnings for keys set away from their default that nothing in this run reads."""
     names = {n.strip() for n in cfg["assigner"].split("+")}
-    if not any(getattr(ASSIGNERS[n], "KIND", "") == "base" for n in names):
+    if not names & set(base_names()):
         names.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
     losses = {cfg["obj_loss"], cfg["cls_loss"]}
     msgs = []

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.metrics import bbox_iou
 
-from ..assign import ASSIGNER_PARAMS, build_assigner
+from ..assign import assigner_params, build_assigner
 from ..losses import DEFAULT_NORM, get_loss, ohem_mask, reduce_loss
 from ..config.defaults import hyp, loss_params
 from .balance import LossBalance
@@ -70,7 +70,7 @@ class YOLOv5Criterion:
         self.head = head
         self.nc, self.nl, self.na = head.nc, head.nl, head.na
         self.gains = scaled_gains(args, self.nl, self.nc)
-        self.assigner = build_assigner(hyp(args, "assigner"), **{k: hyp(args, k) for k in ASSIGNER_PARAMS})
+        self.assigner = build_assigner(hyp(args, "assigner"), **{k: hyp(args, k) for k in assigner_params()})
         self.needs_preds = bool(getattr(self.assigner, "needs_preds", False))
         self.gr = float(hyp(args, "gr"))
         eps = float(hyp(args, "label_smoothing"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -12,17 +12,19 @@ def cell_key(b: torch.Tensor, a: torch.Tensor, gj: torch.Tensor, gi: torch.Tenso
     return ((b * na + a) * ny + gj) * nx + gi
 
 
-def expand_ranges(counts: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def expand_ranges(counts: torch.Tensor, total: Optional[int] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """Enumerate ``counts[k]`` items for every owner k without a Python loop.
 
     Args:
         counts: int64 (K,) non-negative.
+        total: ``sum(counts)`` when the caller already knows it on the host; otherwise it is read
+            from the device (on a GPU a sync, the price of an output whose size depends on values).
     Returns:
         owner: int64 (sum(counts),) owner index k of each item.
         local: int64 (sum(counts),) position 0..counts[k]-1 of the item within its owner.
     """
     counts = counts.clamp(min=0)
-    owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+    owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts, output_size=total)
     start = torch.cumsum(counts, 0) - counts
     local = torch.arange(owner.numel(), device=counts.device) - start[owner]
     return owner, local

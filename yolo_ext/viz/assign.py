@@ -56,7 +56,7 @@ class LevelCells:
 
 
 class CellAssignment(NamedTuple):
-    """Result of :func:`assignment_cells`: per-level cells, the assigner's stats and its canonical spec."""
+    """Result of :func:`assignment_cells`: per-level cells, the assigner's stats (Python ints) and its canonical spec."""
 
     levels: List[LevelCells]
     stats: dict
@@ -111,7 +111,7 @@ def assignment_cells(model_or_head, spec, targets, imgsz, params: Optional[dict]
     anchors = head.anchor_px.detach().float().cpu()
     out = assigner(t, anchors, strides, shapes, None if preds is None else [p.detach().float().cpu() for p in preds])
     levels = [_describe_level(i, lt, t, strides[i], shapes[i], anchors[i]) for i, lt in enumerate(out.levels)]
-    return CellAssignment(levels, dict(out.stats), assigner.spec)
+    return CellAssignment(levels, {k: v.item() for k, v in out.stats.items()}, assigner.spec)
 
 
 def _describe_level(i: int, lt, t: torch.Tensor, stride: float, shape, anchors: torch.Tensor) -> LevelCells:
