@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     run_dir = Path(overrides["project"]) / overrides["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / "env.json", json.dumps(machine_info(overrides.get("device", "")), indent=2))
-    from ..trainer import AnchorTrainer
+    from ..engine.trainer import AnchorTrainer
 
     AnchorTrainer(overrides=overrides).train()
     return 0
