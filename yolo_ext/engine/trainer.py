@@ -10,7 +10,7 @@ from __future__ import annotations
 from copy import copy
 
 from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils import DEFAULT_CFG, RANK
 
 from ..assign import build_assigner
 from ..config.data import wider_section
