@@ -62,7 +62,7 @@ def test_val_predict_and_val_cli(run, tiny_data, tmp_path):
     saved = torch.load(run.best, map_location="cpu", weights_only=False)["model"].float().state_dict()
     loaded = model.model.state_dict()
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k].float()) for k in saved)  # head too
-    # the trainer validated best.pt after training (batch 2 x 4 in its val loader): the same metrics from Model.val
+    # the trainer validated best.pt after training (its val loader: batch 2 x 4 = 8); Model.val gives the same metrics
     m = model.val(data=str(tiny_data), imgsz=64, batch=8, device="cpu", project=str(tmp_path), name="v", plots=False)
     final = {k: v for k, v in run.metrics.items() if k.startswith("metrics/")}
     assert final and {k: m.results_dict[k] for k in final} == pytest.approx(final, abs=1e-9)
