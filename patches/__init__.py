@@ -3,8 +3,10 @@
 Installed as the top-level package ``yolo_ext_patches`` (the folder is ``patches/``; a generic top-level name would
 collide with other projects' ``patches``). Each module names the upstream symbols it touches (``TARGETS``: module,
 attribute, expected parameter names) and has an idempotent ``apply()``. Nothing here imports ``yolo_ext``: what a
-seam needs from it (the anchor-model parser) is handed to :func:`apply`. ``tests/patches`` asserts every target
-still exists with that signature, so an ultralytics upgrade fails loudly instead of silently skipping a patch.
+seam needs from it (the anchor-model parser, the atomic-write helper) is handed to :func:`apply`. ``tests/patches``
+asserts every target still exists with that signature, and every other upstream detail a seam leans on
+(``RELIES_ON``: a snippet of upstream source) is still there, so an ultralytics upgrade fails loudly instead of
+silently skipping a patch.
 """
 
 from . import amp_check, offline_font, parse_model, strip_optimizer
@@ -12,19 +14,26 @@ from . import amp_check, offline_font, parse_model, strip_optimizer
 PATCHES = (parse_model, offline_font, amp_check, strip_optimizer)
 
 
-def apply(anchor_model_claims=None, anchor_model_builder=None) -> None:
-    """Apply every patch (safe to call any number of times).
+def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None) -> None:
+    """Apply every patch (safe to call any number of times; a seam whose helper is not given is left as it is).
 
     Args:
         anchor_model_claims: ``(model_dict) -> bool``, True for model dicts the yolo-ext parser builds.
         anchor_model_builder: ``(model_dict, ch, verbose) -> (nn.Sequential, save)``, that parser.
+        atomic_path: ``(path) -> context manager`` yielding a temporary path that replaces ``path`` on success
+            (``yolo_ext.utils.files.atomic_path``), for the checkpoint writes of ``strip_optimizer``.
     """
     parse_model.apply(anchor_model_claims, anchor_model_builder)
     offline_font.apply()
     amp_check.apply()
-    strip_optimizer.apply()
+    strip_optimizer.apply(atomic_path)
 
 
 def targets():
     """All (module, attribute, expected parameter names) that the patches touch."""
     return [t for p in PATCHES for t in p.TARGETS]
+
+
+def relies_on():
+    """All (module, attribute, source snippet): upstream details the patches lean on without replacing them."""
+    return [t for p in PATCHES for t in getattr(p, "RELIES_ON", ())]

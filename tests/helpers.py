@@ -1,6 +1,7 @@
 """Test helpers: a tiny generated detection dataset, and overfitting one fixed batch to check that a configuration
 trains. (``tests/`` is on the test path, so every test module imports these as ``from helpers import ...``.)"""
 
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -73,3 +74,17 @@ def overfit_losses(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, **overrides)
         opt.step()
         losses.append(float(loss.detach().sum()))
     return losses
+
+
+@contextmanager
+def foreign_backend(name: str = "svg"):
+    """Select a non-Agg matplotlib backend as a caller of the library might, yield its name, restore the previous
+    one after: a library call that switches backends shows up as ``matplotlib.get_backend() != name``."""
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use(name, force=True)
+    try:
+        yield name
+    finally:
+        matplotlib.use(before, force=True)

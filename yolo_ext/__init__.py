@@ -14,8 +14,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # must precede the first ultralytics
 import yolo_ext_patches as _patches  # noqa: E402
 
 from .nn.parse import parse_anchor_model, uses_anchor_head  # noqa: E402
+from .utils.files import atomic_path  # noqa: E402
 
-_patches.apply(anchor_model_claims=uses_anchor_head, anchor_model_builder=parse_anchor_model)
+_patches.apply(anchor_model_claims=uses_anchor_head, anchor_model_builder=parse_anchor_model, atomic_path=atomic_path)
 
 from .assign import ASSIGNERS, build_assigner  # noqa: E402
 from .engine import AnchorDetectionModel, AnchorTrainer, AnchorValidator, AnchorYOLO, InferenceYOLO  # noqa: E402

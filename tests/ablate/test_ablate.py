@@ -11,10 +11,11 @@ import math
 import statistics
 from pathlib import Path
 
+import matplotlib
 import pytest
 import yaml
 
-from helpers import ROOT, make_tiny_dataset
+from helpers import ROOT, foreign_backend, make_tiny_dataset
 from yolo_ext.ablate import PlanError, RunResultError, aggregate, collect_run, load_plan, make_jobs, mean_std
 from yolo_ext.ablate import runner as runner_mod
 from yolo_ext.cli.ablate import main
@@ -267,7 +268,9 @@ def test_report_without_wider_data_shows_na_not_zero(tmp_path):
     plan = load_plan(write_plan(tmp_path, two_runs()))
     for j in make_jobs(plan, 2, tmp_path / "out"):
         finished(j, str(data), [(0.4 + j.seed / 10, 0.2, 5.0)], 6.0)
-    files = write_report(aggregate(plan, tmp_path / "out", 2, str(data)), tmp_path / "out", "cmd")
+    with foreign_backend() as backend:
+        files = write_report(aggregate(plan, tmp_path / "out", 2, str(data)), tmp_path / "out", "cmd")
+        assert matplotlib.get_backend() == backend  # the bar chart draws without switching the caller's backend
     md = files["md"].read_text()
     assert "WIDER easy/medium/hard AP: n/a" in md and "Hard AP" not in md and "| a (baseline) | 2/2 | 45.0 ± 7.1" in md
     rows = list(csv.DictReader(files["csv"].read_text().splitlines()))

@@ -1,4 +1,5 @@
-"""End to end on a tiny generated dataset: train, settings round trip, val, predict, ONNX, resume, DDP file."""
+"""End to end on a tiny generated dataset: train, settings round trip, val, predict, ONNX, resume, DDP file; the
+checks that run when the trainer is built (slow marks the tests that train)."""
 
 import csv
 import subprocess
@@ -17,7 +18,7 @@ from yolo_ext.engine.trainer import AnchorTrainer
 
 from helpers import overfit_losses
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 
 def train(data, project, name, epochs=2, **kw):
@@ -36,11 +37,13 @@ def run(tiny_data, tmp_path_factory):
     return train(tiny_data, tmp_path_factory.mktemp("runs"), "e2e", assigner="yolov5", anchor_t=3.5, obj=0.7)
 
 
+@slow
 def test_a_few_iterations_lower_the_loss():
     losses = overfit_losses("yolov5n.yaml", steps=15)
     assert losses[-1] < 0.9 * losses[0], losses
 
 
+@slow
 def test_settings_round_trip_args_yaml_and_checkpoint(run):
     args = yaml.safe_load((run.save_dir / "args.yaml").read_text())
     assert (args["assigner"], args["anchor_t"], args["obj"], args["optimizer"]) == ("yolov5", 3.5, 0.7, "SGD")
@@ -53,10 +56,17 @@ def test_settings_round_trip_args_yaml_and_checkpoint(run):
     assert not list(run.wdir.glob(".*.tmp")), "temporary checkpoint files left behind"
 
 
+@slow
 def test_val_predict_and_val_cli(run, tiny_data, tmp_path):
     model = AnchorYOLO(str(run.best))
-    m = model.val(data=str(tiny_data), imgsz=64, batch=4, device="cpu", project=str(tmp_path), name="v", plots=False)
-    assert 0.0 <= m.box.map50 <= 1.0
+    saved = torch.load(run.best, map_location="cpu", weights_only=False)["model"].float().state_dict()
+    loaded = model.model.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k].float()) for k in saved)  # head too
+    # the trainer validated best.pt after training (its val loader: batch 2 x 4 = 8); Model.val gives the same metrics
+    m = model.val(data=str(tiny_data), imgsz=64, batch=8, device="cpu", project=str(tmp_path), name="v", plots=False)
+    final = {k: v for k, v in run.metrics.items() if k.startswith("metrics/")}
+    assert final and {k: m.results_dict[k] for k in final} == pytest.approx(final, abs=1e-9)
+    assert m.save_dir == tmp_path / "v"
     img = next((Path(tiny_data).parent / "images" / "val").glob("*.jpg"))
     res = model.predict(str(img), imgsz=64, conf=0.0, device="cpu", verbose=False)
     assert len(res) == 1 and len(res[0].boxes) > 0 and res[0].boxes.xyxy.shape[1] == 4
@@ -69,6 +79,7 @@ def test_val_predict_and_val_cli(run, tiny_data, tmp_path):
     assert "mAP50" in out.stdout + out.stderr
 
 
+@slow
 def test_onnx_export_matches_pytorch(run, tmp_path):
     import onnxruntime as ort
 
@@ -84,6 +95,7 @@ def test_onnx_export_matches_pytorch(run, tmp_path):
     np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 
+@slow
 def test_dynamic_onnx_export_other_input_shapes(run, tmp_path):
     import onnxruntime as ort
 
@@ -100,6 +112,7 @@ def test_dynamic_onnx_export_other_input_shapes(run, tmp_path):
         np.testing.assert_allclose(got, ref, atol=1e-4, rtol=1e-4)
 
 
+@slow
 def test_export_cli_checks_onnx_runtime(run, tmp_path):
     out = subprocess.run([sys.executable, "-m", "yolo_ext.export", "--weights", str(run.best), "--imgsz", "64", "--check"],
                          capture_output=True, text=True, cwd=ROOT)
@@ -111,6 +124,7 @@ class _Interrupt(Exception):
     pass
 
 
+@slow
 def test_resume_keeps_extension_settings(tiny_data, tmp_path):
     def stop(trainer):
         if trainer.epoch == 0:
@@ -126,10 +140,16 @@ def test_resume_keeps_extension_settings(tiny_data, tmp_path):
     assert torch.load(last, weights_only=False)["epoch"] == 0
     r = AnchorTrainer(overrides={"resume": str(last)})
     assert (r.args.assigner, r.args.anchor_t) == ("distance", 3.0)
+    epochs = []
+    r.add_callback("on_train_epoch_start", lambda tr: epochs.append(tr.epoch))
     r.train()
-    assert torch.load(r.last, weights_only=False)["epoch"] == 1 or r.epoch == 1
+    assert epochs == [1]  # resumed after epoch 0 and ran only the missing epoch
+    ckpt = torch.load(r.last, weights_only=False)  # stripped by final_eval: epoch -1, settings and history kept
+    assert ckpt["epoch"] == -1 and (ckpt["train_args"]["assigner"], ckpt["train_args"]["anchor_t"]) == ("distance", 3.0)
+    assert [int(e) for e in ckpt["train_results"]["epoch"]] == [1, 2]
 
 
+@slow
 def test_ddp_file_rebuilds_our_trainer_with_same_settings(run, tmp_path):
     from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 
@@ -156,6 +176,7 @@ print(type(t).__module__, type(t).__name__, t.args.assigner, t.args.anchor_t, t.
         ddp_cleanup(run, file)
 
 
+@slow
 def test_malformed_label_rows_are_skipped_with_warning(tmp_path):
     from helpers import make_tiny_dataset
 
@@ -168,3 +189,15 @@ def test_unknown_assigner_lists_valid_names(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="yolov5") as e:
         AnchorTrainer(overrides=dict(model="x.yaml", data=str(tiny_data), assigner="nope", project=str(tmp_path)))
     assert "radius" in str(e.value)
+
+
+def test_missing_wider_paths_fail_when_the_trainer_is_built(tiny_data, tmp_path):
+    cfg = yaml.safe_load(Path(tiny_data).read_text())
+    cfg["widerface"] = {"gt_dir": str(tmp_path / "no_gt"), "val_images": str(Path(tiny_data).parent / "images" / "val")}
+    data = tmp_path / "wider.yaml"
+    data.write_text(yaml.safe_dump(cfg))
+    ov = dict(model=str(resolve_model_cfg("yolov5n-1a.yaml")), data=str(data), project=str(tmp_path), device="cpu")
+    with pytest.raises(FileNotFoundError, match=r"wider\.yaml: .*widerface\.gt_dir: .*no_gt.* does not exist"):
+        AnchorTrainer(overrides=ov)
+    t = AnchorTrainer(overrides={**ov, "wider_eval": False})  # the evaluation, not training, needs the paths
+    assert t.data["widerface"]["gt_dir"].endswith("no_gt")

@@ -48,3 +48,10 @@ def test_font_never_touches_network(monkeypatch):
 
     path = checks.check_font("Definitely-Missing-Font.ttf")
     assert path is not None and str(path).endswith(".ttf")
+
+
+@pytest.mark.parametrize("module, attr, snippet", patches.relies_on(), ids=lambda x: str(x)[:40])
+def test_upstream_details_the_patches_lean_on(module, attr, snippet):
+    from yolo_ext_patches._util import source_contains
+
+    assert source_contains(module, attr, snippet), f"upstream {module}.{attr} no longer contains {snippet!r}"

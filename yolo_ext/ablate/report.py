@@ -140,16 +140,14 @@ def runs_csv(agg: Aggregate) -> str:
 def bar_chart(agg: Aggregate) -> bytes:
     """PNG: per configuration, grouped bars of the mean (easy/medium/hard AP, or mAP50/mAP50-95 without WIDER data)
     with ±1 std error bars; configurations with no finished seed are marked 'no result'."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot state: the caller's backend stays as it is
 
     metrics = ("easy", "medium", "hard") if agg.has_wider else ("mAP50", "mAP50-95")
     names = [c.run.name for c in agg.configs]
     x, width, top = np.arange(len(names)), 0.8 / len(metrics), 1.0
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.5), dpi=120)
+    fig = Figure(figsize=(max(6.0, 0.9 * len(names) + 2), 4.5), dpi=120)
+    ax = fig.subplots()
     for k, m in enumerate(metrics):
         mean = np.array([c.mean[m] for c in agg.configs]) * 100
         std = np.array([c.std[m] for c in agg.configs]) * 100  # NaN (one seed): no error bar drawn
@@ -169,7 +167,6 @@ def bar_chart(agg: Aggregate) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return buf.getvalue()
 
 

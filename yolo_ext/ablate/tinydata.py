@@ -6,19 +6,18 @@
   when the WIDER tools are not installed.
 
 Both are deterministic and cached under ``$YOLO_EXT_DATASETS`` or ``<repo>/datasets``, built in a temp directory and
-renamed into place, so an interrupted build is redone and never half-read.
+renamed into place (``yolo_ext.utils.files.atomic_dir``), so an interrupted build is redone and never half-read.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..config.data import resolve_data
+from ..utils.files import atomic_dir
 from ..utils.repo import ROOT
 
 N_TRAIN, N_VAL, SIZE, SEED = 16, 8, 160, 0
@@ -48,17 +47,8 @@ def ensure_tiny_dataset(kind: str | None = None, cache=None) -> Path:
     yaml_path = out / "data.yaml"
     if yaml_path.is_file():
         return yaml_path
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_dir(out, keep_existing=True) as tmp:  # a concurrent build that finished first is kept
         (_build_wider if kind == "wider" else _build_blobs)(tmp, out)
-        if out.exists():  # a concurrent build finished first: keep it
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return yaml_path
 
 

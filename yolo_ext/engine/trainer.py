@@ -7,14 +7,15 @@ our patches in the worker, and ``__init__`` merges the extension defaults again 
 
 from __future__ import annotations
 
-import os
 from copy import copy
 
 from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK
+from ultralytics.utils import DEFAULT_CFG, RANK
 
-from ..config.defaults import trainer_base_cfg
+from ..config.data import wider_section
+from ..config.defaults import hyp, trainer_base_cfg
 from ..config.validate import validate_trainer_args
+from ..utils.files import atomic_path
 from .callbacks import anchor_check, epoch_stats, log_epoch_stats, wider_eval
 from .model import AnchorDetectionModel
 from .validator import AnchorValidator
@@ -31,9 +32,26 @@ class AnchorTrainer(DetectionTrainer):
         # every extension key checked before any dataset or model is built (ConfigError naming the key)
         base, overrides = validate_trainer_args(trainer_base_cfg(cfg), dict(overrides or {}))
         super().__init__(base, overrides, _callbacks)
+        self.check_wider_paths()
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings
+
+    def check_wider_paths(self) -> None:
+        """Fail now, not after training, if the end-of-training WIDER evaluation could not run: the ``widerface:``
+        section of the data YAML (``gt_dir``, ``val_images``) must name existing paths. Runs in the constructor, after
+        ultralytics parsed the data YAML (``self.data``) and before any dataset scan. Skipped with ``wider_eval=False``.
+
+        Raises:
+            FileNotFoundError: naming the data YAML, the key and the missing path.
+        """
+        if not hyp(self.args, "wider_eval"):
+            return
+        try:
+            wider_section(self.data)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"{self.args.data}: {e} (needed by the WIDER FACE evaluation at the end of "
+                                    "training; fix the path or train with wider_eval=False)") from None
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = AnchorDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
@@ -53,17 +71,15 @@ class AnchorTrainer(DetectionTrainer):
         super().save_metrics({**metrics, **extra})
 
     def save_model(self):
-        """Stock checkpoint, written atomically: every file lands under a temporary name first, then os.replace."""
-        final = {"last": self.last, "best": self.best}
-        tmp = {k: p.with_name(f".{p.name}.tmp") for k, p in final.items()}
-        self.last, self.best = tmp["last"], tmp["best"]
-        try:
-            saved = super().save_model()
-        finally:
-            self.last, self.best = final["last"], final["best"]
-        for k, p in tmp.items():
-            if p.exists():
-                os.replace(p, final[k])
+        """Stock checkpoint, written atomically: ultralytics writes last.pt / best.pt to the temporary paths of
+        ``yolo_ext.utils.files.atomic_path``, which then replace the real files (best.pt only when it was written)."""
+        final = (self.last, self.best)
+        with atomic_path(self.best) as best, atomic_path(self.last) as last:  # last.pt lands first, as upstream
+            self.last, self.best = last, best
+            try:
+                saved = super().save_model()
+            finally:
+                self.last, self.best = final
         return saved
 
 

@@ -44,11 +44,9 @@ def _resolve(name: str, where: str):
         return _ULTRA_CHANNEL[name]
     if name == "Concat":
         return Concat
-    if name == "AnchorDetect":
-        return AnchorDetect
     if name.startswith("nn.") and isinstance(getattr(nn, name[3:], None), type):
         return getattr(nn, name[3:])
-    valid = sorted([*MODULES, *_ULTRA_CHANNEL, "Concat", "AnchorDetect", "nn.<torch module>"])
+    valid = sorted([*MODULES, *_ULTRA_CHANNEL, "Concat", "nn.<torch module>"])  # MODULES holds AnchorDetect
     raise ValueError(f"{where}: unknown module '{name}'. Valid: {', '.join(valid)}")
 
 
@@ -69,8 +67,26 @@ def _divisible8(x: float) -> int:
     return int(math.ceil(x / 8) * 8)
 
 
+def _layer_args(m, args: list, c_in: list, n: int, width: float, src: str):
+    """Constructor arguments of one layer: ``(args, c2 output channels, n repeats left to the Sequential)``."""
+    if m is AnchorDetect:
+        return [args[0], args[1], c_in, f"{src}"], None, n
+    if m in _ULTRA_CHANNEL.values() or getattr(m, "yaml_channels", False):
+        c2 = _divisible8(args[0] * width)
+        args = [c_in[0], c2, *args[1:]]
+        if m in _REPEAT:
+            return [*args[:2], n, *args[2:]], c2, 1
+        return args, c2, n
+    return args, (sum(c_in) if m is Concat else c_in[0]), n
+
+
 def parse_anchor_model(d: dict, ch: int, verbose: bool = True):
-    """Build ``(nn.Sequential, save_list)`` from a yolo-ext model dict, like ultralytics' ``parse_model``."""
+    """Build ``(nn.Sequential, save_list)`` from a yolo-ext model dict, like ultralytics' ``parse_model``.
+
+    Raises ``ValueError`` naming the YAML file (``d["yaml_file"]``), the layer index and its row for: a row that is
+    not ``[from, repeats, module, args]``, an unknown module, a ``from`` that points at no earlier layer, arguments
+    the module cannot be built from, and a last layer that is not ``AnchorDetect``.
+    """
     src = d.get("yaml_file", "model YAML")
     depth, width = d.get("depth_multiple", 1.0), d.get("width_multiple", 1.0)
     names = {"nc": d.get("nc"), "anchors": d.get("anchors")}
@@ -80,33 +96,21 @@ def parse_anchor_model(d: dict, ch: int, verbose: bool = True):
     rows = list(d.get("backbone", [])) + list(d.get("head", []))
     for i, row in enumerate(rows):
         where = f"{src}: layer {i} {row!r}"
-        if not (isinstance(row, (list, tuple)) and len(row) == 4):
+        if not (isinstance(row, (list, tuple)) and len(row) == 4 and isinstance(row[3], (list, tuple))):
             raise ValueError(f"{where}: a layer row is [from, repeats, module, args]")
         f, n, name, args = row
         m = _resolve(name, where)
         args = [_arg(a, names) for a in args]
-        fs = [f] if isinstance(f, int) else list(f)
+        fs = [f] if isinstance(f, int) else list(f) if isinstance(f, (list, tuple)) else [None]
         try:
             c_in = [chs[x] if x < 0 else chs[x + 1] for x in fs]
-        except IndexError:
+        except (IndexError, TypeError):
             raise ValueError(f"{where}: 'from' {f} points at a layer that does not exist yet") from None
         n = max(round(n * depth), 1) if n > 1 else n
-        if m is AnchorDetect:
-            args = [args[0], args[1], c_in, f"{src}"]
-            c2 = None
-        elif m in _ULTRA_CHANNEL.values() or getattr(m, "yaml_channels", False):
-            c2 = _divisible8(args[0] * width)
-            args = [c_in[0], c2, *args[1:]]
-            if m in _REPEAT:
-                args.insert(2, n)
-                n = 1
-        elif m is Concat:
-            c2 = sum(c_in)
-        else:
-            c2 = c_in[0]
         try:
+            args, c2, n = _layer_args(m, args, c_in, n, width, src)
             module = nn.Sequential(*(m(*args) for _ in range(n))) if n > 1 else m(*args)
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, IndexError) as e:
             raise ValueError(f"{where}: cannot build {name}{tuple(args)}: {e}") from e
         if m is SPPF:  # YOLOv5's SPPF activates cv1; ultralytics >= 8.4 builds it without (see its parse_model)
             module.cv1.act = Conv.default_act
@@ -118,5 +122,6 @@ def parse_anchor_model(d: dict, ch: int, verbose: bool = True):
         layers.append(module)
         chs.append(c2)
     if not layers or not isinstance(layers[-1], AnchorDetect):
-        raise ValueError(f"{src}: the last layer must be AnchorDetect")
+        last = f"layer {len(rows) - 1} {rows[-1]!r}" if rows else "no layers"
+        raise ValueError(f"{src}: {last}: the last layer must be AnchorDetect")
     return nn.Sequential(*layers), sorted(save)

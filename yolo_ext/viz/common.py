@@ -8,8 +8,6 @@ YOLO labels are mapped into that input. Everything drawn is in input pixels.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -19,6 +17,7 @@ import torch
 from ..config.paths import resolve_model_cfg
 from ..engine.model import AnchorDetectionModel, InferenceYOLO
 from ..nn.head import AnchorDetect
+from ..utils.files import atomic_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -166,14 +165,12 @@ def level_name(stride: float) -> str:
 
 # --------------------------------------------------------------------------------------------- figures
 def new_figure(n_panels: int, panel_in: float, top_in: float, bottom_in: float, right_in: float = 0.0):
-    """Agg figure with ``n_panels`` square image axes side by side, a title band of ``top_in`` inches and a legend
+    """Figure with ``n_panels`` square image axes side by side, a title band of ``top_in`` inches and a legend
     band of ``bottom_in`` inches; size is exactly (n * panel_in + right_in, panel_in + top_in + bottom_in) inches.
 
-    Returns ``(fig, axes)``. Fixed layout (no tight bbox), so the PNG size is ``round(size * dpi)`` pixels.
+    Returns ``(fig, axes)``. Fixed layout (no tight bbox), so the PNG size is ``round(size * dpi)`` pixels. A plain
+    :class:`matplotlib.figure.Figure` (no pyplot state): no backend is selected, the caller's stays as it is.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
     W, H = n_panels * panel_in + right_in, panel_in + top_in + bottom_in
@@ -208,23 +205,14 @@ def _palette_png(fig, f, dpi: float):
 
 
 def save_figure(fig, out: str | Path, dpi: float, palette: bool = False) -> Path:
-    """Write the figure atomically (temp file in the target directory, then ``os.replace``); format from suffix.
+    """Write the figure atomically (``yolo_ext.utils.files.atomic_path``); format from the suffix.
 
     ``palette=True`` (PNG only) stores 256 colours instead of RGBA."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fmt = out.suffix.lstrip(".").lower() or "png"
     if palette and fmt != "png":
         raise ValueError(f"--palette applies to PNG output only, got {out}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _palette_png(fig, f, dpi) if palette else fig.savefig(f, format=fmt, dpi=dpi)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the figure ordinary file permissions
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, open(tmp, "xb") as f:
+        _palette_png(fig, f, dpi) if palette else fig.savefig(f, format=fmt, dpi=dpi)
     return out

@@ -52,10 +52,6 @@ class GroundTruth:
         """(I,) number of box rows per image."""
         return np.diff(self.offsets)
 
-    def image_index(self) -> Dict[Tuple[str, str], int]:
-        """Map ``(event, image_name)`` -> position in :attr:`images`."""
-        return {k: i for i, k in enumerate(self.images)}
-
 
 def _loadmat(path: Path, names) -> dict:
     """scipy.io.loadmat with errors that name the file."""

@@ -1,25 +1,27 @@
-"""Precision-recall figure of the three WIDER FACE settings (matplotlib, Agg backend)."""
+"""Precision-recall figure of the three WIDER FACE settings (matplotlib).
+
+Drawn on a :class:`matplotlib.figure.Figure` (no pyplot state), so no backend is selected and the caller's backend
+stays as it is.
+"""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from ..utils.files import atomic_path
 from .evaluation import PRCurve
 
 
 def plot_pr(curves: Mapping[str, PRCurve], path, title: str = "WIDER FACE val") -> Path:
-    """Save the PR curves (recall on x, precision on y), AP in the legend; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Save the PR curves (recall on x, precision on y), AP in the legend; written atomically (format from the
+    suffix, PNG if none). Returns ``path``."""
+    from matplotlib.figure import Figure
 
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
+    fig = Figure(figsize=(6, 5), dpi=120)
+    ax = fig.subplots()
     colors = {"easy": "tab:green", "medium": "tab:orange", "hard": "tab:red"}
     for name, c in curves.items():
         ok = np.isfinite(c.precision)  # no point where no detection passes the threshold
@@ -30,13 +32,6 @@ def plot_pr(curves: Mapping[str, PRCurve], path, title: str = "WIDER FACE val") 
     ax.legend(loc="lower left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png")
     return path
