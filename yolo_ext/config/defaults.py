@@ -15,7 +15,7 @@ from ultralytics.cfg import cfg2dict
 from ultralytics.utils import DEFAULT_CFG_DICT
 
 from ..assign import ASSIGNER_PARAMS
-from ..losses import PARAMS
+from ..losses import LOSSES
 
 # YOLOv5 hyp.scratch-low values for keys ultralytics already has but with other defaults.
 YOLOV5_OVERRIDES = {
@@ -68,8 +68,10 @@ CRITERION_DEFAULTS = {
 
 
 def loss_param_defaults() -> dict:
-    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight)."""
-    return {f"{name}_{p}": v for name, ps in PARAMS.items() for p, v in ps.items() if p != "pos_weight"}
+    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight).
+
+    Derived from ``LOSSES`` at call time, so a loss registered later gets its keys."""
+    return {f"{name}_{p}": v for name, spec in LOSSES.items() for p, v in spec.params.items() if p != "pos_weight"}
 
 
 def loss_params(args, name: str) -> dict:

@@ -14,9 +14,9 @@ YOLOv5 semantics (Jocher et al., ultralytics/yolov5 ``utils/loss.py`` and ``trai
 Extensions (all hyperparameters, see ``settings.py``):
 - assignment by name (``assigner``); per-positive ``weight`` scales the box loss and the objectness target
   (``assign_weight_box`` / ``assign_weight_obj``); ``ignore`` removes negatives from the objectness loss;
-- elementwise losses by name (``obj_loss``, ``cls_loss``: bce, focal, qfl, vfl; ``yolo_ext.losses``). QFL/VFL get
+- elementwise losses by name (``obj_loss``, ``cls_loss``: any key of ``yolo_ext.losses.LOSSES``). QFL/VFL (``soft_targets``) get
   soft targets: the objectness target above, and for classes the one-hot target times the positive's IoU (GFL);
-- normalisation (``obj_norm`` / ``cls_norm``; ``auto`` = the loss's ``DEFAULT_NORM``): ``mean`` is YOLOv5's
+- normalisation (``obj_norm`` / ``cls_norm``; ``auto`` = the loss's ``LossSpec.default_norm``): ``mean`` is YOLOv5's
   per-level mean with level balance; ``pos`` / ``target_sum`` / ``sum`` reduce all levels together (every cell
   weighs the same, so no level balance) and divide by positives / soft targets / 1, as GFL and VFL do. Their
   objectness scale differs from the mean's by about cells/positives, so the obj gain is multiplied by
@@ -32,13 +32,12 @@ import torch
 from ultralytics.utils.metrics import bbox_iou
 
 from ..assign import ASSIGNER_PARAMS, build_assigner
-from ..losses import DEFAULT_NORM, get_loss, ohem_mask, reduce_loss
+from ..losses import LOSSES, NORM_MODES, get_loss, ohem_mask, reduce_loss
 from ..config.defaults import hyp, loss_params
 from .balance import LossBalance
 
 BALANCE = {3: [4.0, 1.0, 0.4]}  # per-level objectness weights (P3, P4, P5); other level counts below
 BALANCE_OTHER = [4.0, 1.0, 0.25, 0.06, 0.02]
-SOFT_CLS = ("qfl", "vfl")  # class losses that take IoU-scaled (quality) targets
 
 
 def scaled_gains(args, nl: int, nc: int) -> dict:
@@ -53,9 +52,9 @@ def scaled_gains(args, nl: int, nc: int) -> dict:
 
 
 def resolve_norm(mode: str, loss_name: str, key: str) -> str:
-    mode = DEFAULT_NORM[loss_name] if mode == "auto" else mode
-    if mode not in ("mean", "sum", "pos", "target_sum"):
-        raise ValueError(f"{key}={mode!r}: valid are auto, mean, sum, pos, target_sum")
+    mode = LOSSES[loss_name].default_norm if mode == "auto" else mode
+    if mode not in NORM_MODES:
+        raise ValueError(f"{key}={mode!r}: valid are auto, {', '.join(NORM_MODES)}")
     return mode
 
 
@@ -161,7 +160,7 @@ class YOLOv5Criterion:
     def classification(self, logits: torch.Tensor, cls: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         """Class loss over positives x classes: smoothed one-hot targets (IoU-scaled for QFL/VFL)."""
         rows = torch.arange(len(cls), device=logits.device)
-        if self.cls_name in SOFT_CLS:
+        if LOSSES[self.cls_name].soft_targets:
             t = torch.zeros_like(logits)
             t[rows, cls] = quality
         else:

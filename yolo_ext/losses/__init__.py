@@ -1,24 +1,27 @@
-"""Objectness / classification losses: elementwise functions, OHEM selection, normalisation.
+"""Objectness / classification losses: elementwise functions, their registry, OHEM selection, normalisation.
 
-- ``functions``: ``LOSSES`` / ``PARAMS`` / ``get_loss`` -- elementwise losses from logits.
+- ``functions``: ``bce`` / ``focal`` / ``qfl`` / ``vfl`` -- elementwise losses from logits.
+- ``registry``: ``LossSpec`` / ``LOSSES`` / ``get_loss`` / ``describe_losses`` -- one record per loss name.
 - ``ohem``: ``ohem_mask`` -- which objectness cells count.
-- ``reduce``: ``reduce_loss`` / ``NORM_MODES`` / ``DEFAULT_NORM`` -- the one reduction.
+- ``reduce``: ``reduce_loss`` / ``NORM_MODES`` -- the one reduction.
 """
 
-from .functions import LOSSES, PARAMS, bce, focal, get_loss, qfl, vfl
+from .functions import bce, focal, qfl, vfl
 from .ohem import ohem_mask
-from .reduce import DEFAULT_NORM, NORM_MODES, reduce_loss
+from .reduce import NORM_MODES, reduce_loss
+from .registry import LOSSES, LossSpec, describe_losses, get_loss, loss_spec
 
 __all__ = [
     "LOSSES",
-    "PARAMS",
-    "DEFAULT_NORM",
+    "LossSpec",
     "NORM_MODES",
     "bce",
+    "describe_losses",
     "focal",
-    "qfl",
-    "vfl",
     "get_loss",
+    "loss_spec",
     "ohem_mask",
+    "qfl",
     "reduce_loss",
+    "vfl",
 ]
