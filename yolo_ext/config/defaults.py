@@ -37,7 +37,7 @@ CRITERION_DEFAULTS = {
     "obj": 1.0,  # objectness loss gain
     "obj_pw": 1.0,  # objectness BCE positive weight (YOLOv5 obj_pw)
     "cls_pos_weight": 1.0,  # class BCE positive weight (YOLOv5's cls_pw; ultralytics' cls_pw means class-frequency weighting)
-    "label_smoothing": 0.0,  # class label smoothing epsilon (YOLOv5 smooth_BCE)
+    "cls_label_smoothing": 0.0,  # class label smoothing epsilon (YOLOv5 smooth_BCE; ultralytics drops label_smoothing)
     "gr": 1.0,  # objectness target = (1 - gr) + gr * IoU
     "scale_gains": True,  # scale box/obj/cls gains by levels, classes and imgsz as YOLOv5 train.py does
     "autobalance": False,  # YOLOv5 per-level objectness balance adaptation
