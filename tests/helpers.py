@@ -59,21 +59,29 @@ def fixed_batch(bs=2, n_per_image=4, seed=0, imgsz=64, nc=1):
     }
 
 
-def overfit_losses(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, **overrides):
-    """Total loss per step while overfitting one batch with Adam (lr 1e-3); model in train mode."""
+def overfit(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, train_on=None, **overrides):
+    """Overfit one fixed batch with Adam (lr 1e-3); model in train mode, ``model.args`` a namespace of the trainer's
+    base cfg with ``overrides``; ``train_on`` (e.g. "obj_loss") back-propagates that component alone, else the total.
+    Returns ``(model, batch, history)``; ``history[k]`` is step k's loss before its update:
+    ``{"total": float, "box_loss": float, "obj_loss": float, "cls_loss": float}`` (components weighted, per image)."""
     torch.manual_seed(0)
     model = AnchorDetectionModel(str(resolve_model_cfg(cfg)), nc=nc, verbose=False)
     model.args = SimpleNamespace(**{**trainer_base_cfg(DEFAULT_CFG), "imgsz": imgsz, **overrides})
     batch = fixed_batch(imgsz=imgsz, nc=nc)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
+    history = []
     for _ in range(steps):
-        loss, _ = model.loss(batch)
+        loss, items = model.loss(batch)
         opt.zero_grad()
-        loss.sum().backward()
+        (loss[list(items).index(train_on)] if train_on else loss.sum()).backward()
         opt.step()
-        losses.append(float(loss.detach().sum()))
-    return losses
+        history.append({"total": float(loss.detach().sum()), **{k: float(v) for k, v in items.items()}})
+    return model, batch, history
+
+
+def overfit_losses(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, **overrides):
+    """Total loss per step while overfitting one batch (see ``overfit``)."""
+    return [h["total"] for h in overfit(cfg, steps, imgsz, nc, None, **overrides)[2]]
 
 
 @contextmanager

@@ -1,9 +1,9 @@
-"""reduce_loss: documented values on a hand case, YOLOv5 equivalence, edge cases, DEFAULT_NORM rationale."""
+"""reduce_loss: documented values on a hand case, YOLOv5 equivalence, edge cases, default-norm rationale."""
 
 import pytest
 import torch
 
-from yolo_ext.losses import DEFAULT_NORM, LOSSES, NORM_MODES, get_loss, ohem_mask, reduce_loss
+from yolo_ext.losses import LOSSES, NORM_MODES, get_loss, ohem_mask, reduce_loss
 
 # Hand case. Counted cells (mask True): all but (0, 3) and (1, 0).
 LOSS = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]])
@@ -59,14 +59,14 @@ def test_mean_equals_yolov5_bce_mean_and_masked_select_mean():
     g = torch.Generator().manual_seed(0)
     x, t = torch.randn(2, 3, 6, 6, generator=g), torch.rand(2, 3, 6, 6, generator=g)
     ref = torch.nn.BCEWithLogitsLoss()(x, t)
-    torch.testing.assert_close(reduce_loss(LOSSES["bce"](x, t), "mean"), ref)
+    torch.testing.assert_close(reduce_loss(LOSSES["bce"].fn(x, t), "mean"), ref)
     m = torch.rand(2, 3, 6, 6, generator=g) < 0.3
-    el = LOSSES["bce"](x, t)
+    el = LOSSES["bce"].fn(x, t)
     torch.testing.assert_close(reduce_loss(el, "mean", mask=m), el[m].mean())
 
 
 def test_empty_and_no_positive_inputs_are_finite():
-    empty = LOSSES["bce"](torch.zeros(0, 3, requires_grad=True), torch.zeros(0, 3))
+    empty = LOSSES["bce"].fn(torch.zeros(0, 3, requires_grad=True), torch.zeros(0, 3))
     for mode in NORM_MODES:
         out = reduce_loss(empty, mode, pos=torch.zeros(0, 3, dtype=torch.bool), soft_target=torch.zeros(0, 3))
         assert out.item() == 0.0 and out.shape == ()
@@ -74,7 +74,8 @@ def test_empty_and_no_positive_inputs_are_finite():
     assert reduce_loss(LOSS, "mean", mask=nothing).item() == 0.0
     x = torch.randn(2, 50, requires_grad=True)
     for name in LOSSES:
-        out = reduce_loss(get_loss(name)(x, torch.zeros(2, 50)), DEFAULT_NORM[name], pos=nothing.new_zeros(2, 50))
+        norm = LOSSES[name].default_norm
+        out = reduce_loss(get_loss(name)(x, torch.zeros(2, 50)), norm, pos=nothing.new_zeros(2, 50))
         (g,) = torch.autograd.grad(out, x)
         assert torch.isfinite(out) and torch.isfinite(g).all() and out > 0, name
 
@@ -110,7 +111,7 @@ def test_ohem_mask_feeds_reduce():
     pos = torch.zeros(3, 40, dtype=torch.bool)
     pos[1, :2] = True
     t = pos.float() * 0.6
-    el = LOSSES["bce"](x, t)
+    el = LOSSES["bce"].fn(x, t)
     m = ohem_mask(el, pos, ratio=3.0, min_neg=4)
     # image 0: 4 negatives; image 1: 2 positives + 6 negatives; image 2: 4 negatives
     assert int(m.sum()) == 16
@@ -129,16 +130,16 @@ def _map(n_cells, n_pos=20, seed=0):
 
 @pytest.mark.parametrize("name", ["focal", "qfl", "vfl"])
 def test_default_norm_rationale_invariant_to_number_of_easy_negatives(name):
-    # The documented reason for DEFAULT_NORM: per-positive normalisation does not shrink
+    # The documented reason for LossSpec.default_norm: per-positive normalisation does not shrink
     # when the grid grows (more easy negatives), while the YOLOv5 'mean' does.
     fn = get_loss(name)
     x1, t1, p1 = _map(2100)
     x2, t2, p2 = _map(8400)
     l1, l2 = fn(x1, t1), fn(x2, t2)
     mean_ratio = reduce_loss(l2, "mean") / reduce_loss(l1, "mean")
-    pos_ratio = reduce_loss(l2, DEFAULT_NORM[name], pos=p2) / reduce_loss(l1, DEFAULT_NORM[name], pos=p1)
+    pos_ratio = reduce_loss(l2, LOSSES[name].default_norm, pos=p2) / reduce_loss(l1, LOSSES[name].default_norm, pos=p1)
     assert 0.2 < mean_ratio < 0.4  # ~1/4 as the grid grows 4x
     assert 0.9 < pos_ratio < 1.3
     # ... and 'mean' puts the focal-type losses below YOLOv5's mean BCE, 'pos' well above it.
-    bce_mean = reduce_loss(LOSSES["bce"](x1, t1), "mean")
-    assert reduce_loss(l1, "mean") < bce_mean < 0.2 * reduce_loss(l1, DEFAULT_NORM[name], pos=p1)
+    bce_mean = reduce_loss(LOSSES["bce"].fn(x1, t1), "mean")
+    assert reduce_loss(l1, "mean") < bce_mean < 0.2 * reduce_loss(l1, LOSSES[name].default_norm, pos=p1)

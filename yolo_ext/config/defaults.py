@@ -15,7 +15,7 @@ from ultralytics.cfg import cfg2dict
 from ultralytics.utils import DEFAULT_CFG_DICT
 
 from ..assign import assigner_params
-from ..losses import PARAMS
+from ..losses import LOSSES
 
 # YOLOv5 hyp.scratch-low values for keys ultralytics already has but with other defaults.
 YOLOV5_OVERRIDES = {
@@ -37,7 +37,7 @@ CRITERION_DEFAULTS = {
     "obj": 1.0,  # objectness loss gain
     "obj_pw": 1.0,  # objectness BCE positive weight (YOLOv5 obj_pw)
     "cls_pos_weight": 1.0,  # class BCE positive weight (YOLOv5's cls_pw; ultralytics' cls_pw means class-frequency weighting)
-    "label_smoothing": 0.0,  # class label smoothing epsilon (YOLOv5 smooth_BCE)
+    "cls_label_smoothing": 0.0,  # class label smoothing epsilon (YOLOv5 smooth_BCE; ultralytics drops label_smoothing)
     "gr": 1.0,  # objectness target = (1 - gr) + gr * IoU
     "scale_gains": True,  # scale box/obj/cls gains by levels, classes and imgsz as YOLOv5 train.py does
     "autobalance": False,  # YOLOv5 per-level objectness balance adaptation
@@ -68,14 +68,10 @@ CRITERION_DEFAULTS = {
 
 
 def loss_param_defaults() -> dict:
-    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight)."""
-    return {f"{name}_{p}": v for name, ps in PARAMS.items() for p, v in ps.items() if p != "pos_weight"}
+    """``{loss}_{param}`` keys for every loss parameter except pos_weight (set by obj_pw / cls_pos_weight).
 
-
-def loss_params(args, name: str) -> dict:
-    """Parameters of loss ``name`` from the run args (``focal_gamma`` -> gamma=...)."""
-    pre = f"{name}_"
-    return {k[len(pre):]: hyp(args, k) for k in loss_param_defaults() if k.startswith(pre)}
+    Derived from ``LOSSES`` at call time, so a loss registered later gets its keys."""
+    return {f"{name}_{p}": v for name, spec in LOSSES.items() for p, v in spec.params.items() if p != "pos_weight"}
 
 
 def ext_defaults() -> dict:

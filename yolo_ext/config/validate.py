@@ -10,7 +10,8 @@ when an ablation plan is loaded. It returns a copy with every extension value in
 - Ranges: the assigner's parameters are checked by building the assigner (each component checks its own); the loss
   parameters by building the loss functions; the criterion's, the loss balance's and the WIDER evaluation's keys by
   ``RULES`` below.
-- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation.
+- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; a loss without a positive weight
+  takes ``obj_pw`` / ``cls_pos_weight`` = 1 only.
 - A key set to a non-default value that no component of this run reads (``ignore_iou`` without ``ignore``,
   ``focal_gamma`` without a focal loss, ``ohem_ratio`` without ``ohem``) gives a warning, not an error.
 - Aliases: ``label_smoothing`` (YOLOv5's name, which ultralytics drops from every cfg) means ``cls_label_smoothing``.
@@ -25,7 +26,7 @@ from ultralytics.utils import LOGGER
 
 from ..assign import ASSIGNERS, assigner_params, build_assigner
 from ..assign.registry import DEFAULT_BASE, base_names
-from ..losses import DEFAULT_NORM, LOSSES, NORM_MODES, get_loss
+from ..losses import LOSSES, NORM_MODES, get_loss
 from .defaults import ext_defaults, loss_param_defaults
 from .errors import ConfigError
 
@@ -63,7 +64,7 @@ USED_WHEN: dict[str, tuple[Callable[[dict], bool], str]] = {
 def resolved_norm(cfg: dict, which: str) -> str:
     """``obj_norm`` / ``cls_norm`` with ``auto`` replaced by the loss's own default."""
     mode = cfg[f"{which}_norm"]
-    return DEFAULT_NORM[cfg[f"{which}_loss"]] if mode == "auto" else mode
+    return LOSSES[cfg[f"{which}_loss"]].default_norm if mode == "auto" else mode
 
 
 def validate(cfg: dict, warn: Optional[Callable[[str], None]] = None) -> dict:
@@ -83,7 +84,7 @@ def validate(cfg: dict, warn: Optional[Callable[[str], None]] = None) -> dict:
     for k in [k for k in out if k in defaults]:
         out[k] = convert(k, out[k], defaults[k])
         if k in RULES and not RULES[k][0](out[k]):
-            raise ConfigError(f"{k}={out[k]!r} is not allowed: must be {RULES[k][1]}")
+            raise ConfigError(f"{k}={out[k]!r}: must be {RULES[k][1]}")
     full = {**defaults, **{k: v for k, v in out.items() if k in defaults}}
     _check_components(full)
     for msg in unused(full, defaults):
@@ -163,9 +164,15 @@ def _check_components(cfg: dict) -> None:
                 get_loss(name, **{param: value})
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"{name}_{param}={value!r}: {e}") from None
-    if cfg["autobalance"] and resolved_norm(cfg, "obj") != "mean":
+    for which, pw_key in (("obj", "obj_pw"), ("cls", "cls_pos_weight")):
+        name = cfg[f"{which}_loss"]
+        if not LOSSES[name].takes_pos_weight and cfg[pw_key] != 1:
+            raise ConfigError(f"{pw_key}={cfg[pw_key]!r}: {which}_loss={name!r} takes no pos_weight (only 1 is allowed)")
+    norm = resolved_norm(cfg, "obj")
+    if cfg["autobalance"] and norm != "mean":
+        how = f" (obj_norm='auto' with obj_loss={cfg['obj_loss']!r})" if cfg["obj_norm"] == "auto" else ""
         raise ConfigError(f"autobalance=true adapts YOLOv5's per-level means; it needs obj_norm=mean, got "
-                          f"obj_norm={cfg['obj_norm']!r} (obj_loss={cfg['obj_loss']!r})")
+                          f"obj_norm={norm!r}{how}")
 
 
 def _loss_params(cfg: dict, name: str) -> dict:

@@ -1,6 +1,10 @@
-"""The YOLOv5 criterion (``ComputeLoss`` semantics with pluggable assignment and losses) and the loss balance."""
+"""The YOLOv5 criterion (``ComputeLoss`` semantics, pluggable assignment and losses), its settings, the loss balance."""
 
 from .balance import LossBalance
-from .yolov5 import YOLOv5Criterion, scaled_gains
+from .config import BalanceConfig, CriterionConfig, LossChoice, obj_gain_scale, scaled_gains
+from .yolov5 import YOLOv5Criterion
 
-__all__ = ["LossBalance", "YOLOv5Criterion", "scaled_gains"]
+__all__ = [
+    "BalanceConfig", "CriterionConfig", "LossBalance", "LossChoice", "YOLOv5Criterion", "obj_gain_scale",
+    "scaled_gains",
+]

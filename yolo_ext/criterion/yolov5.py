@@ -6,24 +6,30 @@ YOLOv5 semantics (Jocher et al., ultralytics/yolov5 ``utils/loss.py`` and ``trai
 - objectness target: ``(1 - gr) + gr * IoU.detach().clamp(0)`` at each positive cell, 0 elsewhere; where several
   positives hit one cell the largest target wins (YOLOv5 with ``sort_obj_iou``; deterministic); BCE averaged over
   every cell of a level, levels weighted by ``balance = [4.0, 1.0, 0.4]`` (optionally auto-balanced);
-- class: BCE over positives x classes, label smoothing ``(1 - eps/2, eps/2)``, only when ``nc > 1``;
+- class: BCE over positives x classes, label smoothing ``(1 - eps/2, eps/2)`` (``cls_label_smoothing``), only when
+  ``nc > 1``;
 - gains ``box``, ``obj``, ``cls`` scaled as YOLOv5's train.py does: ``box *= 3/nl``, ``cls *= nc/80 * 3/nl``,
   ``obj *= (imgsz/640)^2 * 3/nl``;
 - returns ``(loss * batch_size, items)`` (ultralytics convention), items ``box_loss``, ``obj_loss``, ``cls_loss``.
 
-Extensions (all hyperparameters, see ``settings.py``):
+Extensions (all hyperparameters, read once into ``CriterionConfig``, see ``config.py``):
 - assignment by name (``assigner``); per-positive ``weight`` scales the box loss and the objectness target
   (``assign_weight_box`` / ``assign_weight_obj``); ``ignore`` removes negatives from the objectness loss;
-- elementwise losses by name (``obj_loss``, ``cls_loss``: bce, focal, qfl, vfl; ``yolo_ext.losses``). QFL/VFL get
-  soft targets: the objectness target above, and for classes the one-hot target times the positive's IoU (GFL);
-- normalisation (``obj_norm`` / ``cls_norm``; ``auto`` = the loss's ``DEFAULT_NORM``): ``mean`` is YOLOv5's
+- elementwise losses by name (``obj_loss``, ``cls_loss``: any key of ``yolo_ext.losses.LOSSES``). Losses whose spec
+  has ``soft_targets`` (QFL, VFL) get IoU-quality class targets: the one-hot target times the positive's IoU (GFL);
+  objectness targets are the target above for every loss;
+- normalisation (``obj_norm`` / ``cls_norm``; ``auto`` = the spec's ``default_norm``): ``mean`` is YOLOv5's
   per-level mean with level balance; ``pos`` / ``target_sum`` / ``sum`` reduce all levels together (every cell
   weighs the same, so no level balance) and divide by positives / soft targets / 1, as GFL and VFL do. Their
   objectness scale differs from the mean's by about cells/positives, so the obj gain is multiplied by
-  ``obj_norm_gain`` for those modes (see ``settings.py`` for the default and how it was chosen);
+  ``obj_norm_gain`` for those modes (see ``yolo_ext/config/defaults.py`` for the default and how it was chosen);
 - OHEM (``ohem``): per image all positives and the hardest negatives at ``ohem_ratio`` (at least
   ``ohem_min_neg``), never ignored cells;
-- loss balance (``yolo_ext.balance``): the epoch's weighted box/obj ratio is logged and can steer the obj gain.
+- loss balance (``balance.py``): the epoch's weighted box/obj ratio is logged and can steer the obj gain; the gain
+  multiplier ``obj_gain_scale`` is read from the model's current args at every call.
+
+Host syncs: none per batch in this module (counters stay tensors and are converted once an epoch in ``update()``);
+OHEM has one (its top-k size), the assigner its own.
 """
 
 from __future__ import annotations
@@ -31,70 +37,46 @@ from __future__ import annotations
 import torch
 from ultralytics.utils.metrics import bbox_iou
 
-from ..assign import assigner_params, build_assigner
-from ..losses import DEFAULT_NORM, get_loss, ohem_mask, reduce_loss
-from ..config.defaults import hyp, loss_params
+from ..assign import build_assigner
+from ..losses import ohem_mask, reduce_loss
+from ..ops import cell_key
 from .balance import LossBalance
+from .config import CriterionConfig, obj_gain_scale, scaled_gains
 
 BALANCE = {3: [4.0, 1.0, 0.4]}  # per-level objectness weights (P3, P4, P5); other level counts below
 BALANCE_OTHER = [4.0, 1.0, 0.25, 0.06, 0.02]
-SOFT_CLS = ("qfl", "vfl")  # class losses that take IoU-scaled (quality) targets
-
-
-def scaled_gains(args, nl: int, nc: int) -> dict:
-    """box/obj/cls gains after YOLOv5 train.py's scaling by levels, classes and image size."""
-    box, obj, cls = float(args.box), float(hyp(args, "obj")), float(args.cls)
-    if hyp(args, "scale_gains"):
-        imgsz = args.imgsz if isinstance(args.imgsz, (int, float)) else max(args.imgsz)
-        box *= 3 / nl
-        cls *= nc / 80 * 3 / nl
-        obj *= (float(imgsz) / 640) ** 2 * 3 / nl
-    return {"box": box, "obj": obj, "cls": cls}
-
-
-def resolve_norm(mode: str, loss_name: str, key: str) -> str:
-    mode = DEFAULT_NORM[loss_name] if mode == "auto" else mode
-    if mode not in ("mean", "sum", "pos", "target_sum"):
-        raise ValueError(f"{key}={mode!r}: valid are auto, mean, sum, pos, target_sum")
-    return mode
 
 
 class YOLOv5Criterion:
-    """Loss for ``AnchorDetectionModel``; built by ``model.init_criterion()`` from ``model.args``."""
+    """Loss for ``AnchorDetectionModel``; built by ``model.init_criterion()`` from ``model.args``.
+
+    ``model.args`` may be a namespace (trainer) or a dict (a model loaded from a checkpoint). The criterion keeps
+    the model: ``obj_gain_scale`` is read from its *current* args at each call (see ``balance.py``).
+    """
 
     loss_names = ("box_loss", "obj_loss", "cls_loss")
 
     def __init__(self, model):
-        args = model.args
+        self.model = model
+        self.config = cfg = CriterionConfig.from_args(model.args)
         head = model.model[-1]
         self.head = head
         self.nc, self.nl, self.na = head.nc, head.nl, head.na
-        self.gains = scaled_gains(args, self.nl, self.nc)
-        self.assigner = build_assigner(hyp(args, "assigner"), **{k: hyp(args, k) for k in assigner_params()})
+        self.gains = scaled_gains(cfg, self.nl, self.nc)
+        if cfg.obj_loss.norm != "mean":
+            self.gains["obj"] *= cfg.obj_norm_gain
+        self.assigner = build_assigner(cfg.assigner, **cfg.assigner_params)
         self.needs_preds = bool(getattr(self.assigner, "needs_preds", False))
-        self.gr = float(hyp(args, "gr"))
-        eps = float(hyp(args, "label_smoothing"))
+        eps = cfg.cls_label_smoothing
         self.cp, self.cn = 1.0 - 0.5 * eps, 0.5 * eps
-        self.obj_name, self.cls_name = hyp(args, "obj_loss"), hyp(args, "cls_loss")
-        self.obj_fn = get_loss(self.obj_name, pos_weight=float(hyp(args, "obj_pw")), **loss_params(args, self.obj_name))
-        self.cls_fn = get_loss(self.cls_name, pos_weight=float(hyp(args, "cls_pos_weight")), **loss_params(args, self.cls_name))
-        self.obj_norm = resolve_norm(hyp(args, "obj_norm"), self.obj_name, "obj_norm")
-        self.cls_norm = resolve_norm(hyp(args, "cls_norm"), self.cls_name, "cls_norm")
-        if self.obj_norm != "mean":
-            self.gains["obj"] *= float(hyp(args, "obj_norm_gain"))
-        self.ohem = bool(hyp(args, "ohem"))
-        self.ohem_ratio, self.ohem_min_neg = float(hyp(args, "ohem_ratio")), int(hyp(args, "ohem_min_neg"))
-        self.weight_box = bool(hyp(args, "assign_weight_box"))
-        self.weight_obj = bool(hyp(args, "assign_weight_obj"))
-        self.autobalance = bool(hyp(args, "autobalance"))
-        if self.autobalance and self.obj_norm != "mean":
-            raise ValueError(f"autobalance adapts per-level means; it does not apply to obj_norm={self.obj_norm!r}")
+        self.obj_fn, self.cls_fn = cfg.obj_loss.build(), cfg.cls_loss.build()
+        # level weights: python floats; with autobalance a float64 (nl,) tensor on the device after the first batch
         self.balance = list(BALANCE.get(self.nl, BALANCE_OTHER[: self.nl]))
         strides = head.stride.tolist()
-        self.ssi = strides.index(16) if self.autobalance and 16 in strides else 0
+        self.ssi = strides.index(16) if cfg.autobalance and 16 in strides else 0
         self.class_weights = getattr(model, "class_weights", None)
-        self.monitor = LossBalance(args)
-        self.stats, self.epoch_stats = {}, {}
+        self.monitor = LossBalance(cfg.balance)
+        self.stats, self.epoch_stats, self.last_epoch_stats = {}, {}, {}
 
     # ---------------------------------------------------------------------------------------------------------
     def targets(self, batch: dict, device) -> torch.Tensor:
@@ -109,6 +91,8 @@ class YOLOv5Criterion:
             return self.head.decode_boxes([m.detach() for m in maps])
 
     def __call__(self, preds, batch: dict):
+        """preds: head output (training dict or eval ``(y, dict)``), ``"preds"`` per level (bs, na, ny, nx, 5 + nc)
+        logits; batch: ultralytics batch dict. Returns ``(loss (3,) * bs, {name: 0-d detached})``."""
         raw = preds[1] if isinstance(preds, tuple) else preds
         maps = raw["preds"]
         device = maps[0].device
@@ -116,8 +100,7 @@ class YOLOv5Criterion:
         shapes = [tuple(m.shape[2:4]) for m in maps]
         anchors = self.head.anchor_px.to(device)
         strides = self.head.stride.to(device)
-        with torch.no_grad():
-            out = self.assigner(targets, anchors, strides, shapes, preds=self.decoded(maps) if self.needs_preds else None)
+        out = self.assigner(targets, anchors, strides, shapes, preds=self.decoded(maps) if self.needs_preds else None)
         lbox = torch.zeros((), device=device)
         lcls = torch.zeros((), device=device)
         obj = []  # per level (logits, target, positive mask, ignore mask)
@@ -129,72 +112,106 @@ class YOLOv5Criterion:
                 lbox, lcls = lbox + box_i, lcls + cls_i
             obj.append((p[..., 4].float(), tobj, pos, lv.ignore))
         lobj = self.objectness(obj)
-        loss = torch.stack((lbox * self.gains["box"], lobj * self.gains["obj"] * self.monitor.scale, lcls * self.gains["cls"]))
+        scale = obj_gain_scale(self.model.args)  # current value: adapt_obj_gain rewrites it once an epoch
+        loss = torch.stack((lbox * self.gains["box"], lobj * self.gains["obj"] * scale, lcls * self.gains["cls"]))
         self.monitor.accumulate(loss.detach())
-        self.stats = dict(getattr(out, "stats", {}) or {})
-        for k, v in self.stats.items():
-            self.epoch_stats[k] = self.epoch_stats.get(k, 0) + float(v)
+        self.count(getattr(out, "stats", None) or {})
         return loss * maps[0].shape[0], dict(zip(self.loss_names, loss.detach()))
 
     def positives(self, p, lv, targets, anchor_grid, shape, tobj, pos):
-        """Box and class loss of one level's positives; writes their objectness targets into ``tobj``/``pos``."""
+        """Box and class loss of one level's positives; writes their objectness targets into ``tobj``/``pos``.
+
+        p: (bs, na, ny, nx, 5 + nc) logits; lv: the level's ``LevelTargets``; anchor_grid: (na, 2) in grid cells;
+        tobj (float) / pos (bool): (bs, na, ny, nx), written in place.
+        """
         ny, nx = shape
         ps = p[lv.b, lv.a, lv.gj, lv.gi].float()
         tg = targets[lv.t]
-        scale = torch.tensor([nx, ny], device=p.device, dtype=torch.float32)
-        tbox = torch.cat((tg[:, 2:4] * scale - torch.stack((lv.gi, lv.gj), 1).float(), tg[:, 4:6] * scale), 1)
+        gij = torch.stack((lv.gi, lv.gj), 1).float()
+        to_grid = lambda xy: torch.stack((xy[:, 0] * nx, xy[:, 1] * ny), 1)  # noqa: E731 (no host->device copy)
+        tbox = torch.cat((to_grid(tg[:, 2:4]) - gij, to_grid(tg[:, 4:6])), 1)
         pxy = ps[:, :2].sigmoid() * 2 - 0.5
         pwh = (ps[:, 2:4].sigmoid() * 2) ** 2 * anchor_grid[lv.a]
         iou = bbox_iou(torch.cat((pxy, pwh), 1), tbox, xywh=True, CIoU=True).squeeze(-1)
         w = lv.weight.to(iou.dtype)
-        lbox = ((1.0 - iou) * (w if self.weight_box else 1.0)).mean()
+        lbox = ((1.0 - iou) * (w if self.config.assign_weight_box else 1.0)).mean()
         q = iou.detach().clamp(0)
-        t_obj = (1.0 - self.gr) + self.gr * q
-        if self.weight_obj:
+        t_obj = (1.0 - self.config.gr) + self.config.gr * q
+        if self.config.assign_weight_obj:
             t_obj = t_obj * w
-        flat = ((lv.b * self.na + lv.a) * ny + lv.gj) * nx + lv.gi
+        flat = cell_key(lv.b, lv.a, lv.gj, lv.gi, self.na, ny, nx)
         tobj.view(-1).scatter_reduce_(0, flat, t_obj, reduce="amax", include_self=True)
-        pos.view(-1)[flat] = True
+        pos.view(-1).index_fill_(0, flat, True)
         lcls = self.classification(ps[:, 5:], tg[:, 1].long(), q) if self.nc > 1 else torch.zeros((), device=p.device)
         return lbox, lcls
 
+    def class_targets(self, logits: torch.Tensor, cls: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """(n, nc) class targets of n positives: smoothed one-hot ``(cp, cn)``, or for a loss with soft targets the
+        one-hot times ``quality`` (n,) (the positive's IoU). ``cls``: (n,) int64 class indices."""
+        if self.config.cls_loss.soft_targets:
+            return torch.zeros_like(logits).scatter_(1, cls.view(-1, 1), quality.view(-1, 1).to(logits.dtype))
+        return torch.full_like(logits, self.cn).scatter_(1, cls.view(-1, 1), self.cp)
+
     def classification(self, logits: torch.Tensor, cls: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        """Class loss over positives x classes: smoothed one-hot targets (IoU-scaled for QFL/VFL)."""
-        rows = torch.arange(len(cls), device=logits.device)
-        if self.cls_name in SOFT_CLS:
-            t = torch.zeros_like(logits)
-            t[rows, cls] = quality
-        else:
-            t = torch.full_like(logits, self.cn)
-            t[rows, cls] = self.cp
+        """Class loss over positives x classes (logits (n, nc)), reduced by ``cls_norm``."""
+        t = self.class_targets(logits, cls, quality)
         loss = self.cls_fn(logits, t)
         if self.class_weights is not None:
             loss = loss * self.class_weights.to(loss.device).view(1, -1)
-        return reduce_loss(loss, self.cls_norm, pos=float(len(cls)), soft_target=t)
+        return reduce_loss(loss, self.config.cls_loss.norm, pos=len(cls), soft_target=t)
 
     def objectness(self, levels) -> torch.Tensor:
-        """Objectness loss over all levels: per-level mean with balance, or one joint normalisation."""
+        """Objectness loss over all levels: per-level mean with balance, or one joint normalisation.
+
+        levels: per level ``(logits, target, pos, ignore)``, each (bs, na, ny, nx); ``ignore`` bool or None.
+        """
         logits, tobj, pos, ignore = zip(*levels)
         loss = [self.obj_fn(x, t) for x, t in zip(logits, tobj)]
         keep = [~ig.to(x.device) | ps if ig is not None else None for ig, ps, x in zip(ignore, pos, logits)]
-        if self.ohem:
+        if self.config.ohem:
             ign = [~k if k is not None else torch.zeros_like(ps) for k, ps in zip(keep, pos)]
-            keep = ohem_mask([l.detach() for l in loss], list(pos), ign, self.ohem_ratio, self.ohem_min_neg)
-        if self.obj_norm == "mean":
-            total = torch.zeros((), device=logits[0].device)
-            for i, (l, k) in enumerate(zip(loss, keep)):
-                li = reduce_loss(l, "mean", mask=k)
-                total = total + li * self.balance[i]
-                if self.autobalance:
-                    self.balance[i] = self.balance[i] * 0.9999 + 0.0001 / max(float(li.detach()), 1e-12)
-            if self.autobalance:
-                self.balance = [x / self.balance[self.ssi] for x in self.balance]
-            return total
+            cfg = self.config
+            keep = ohem_mask([l.detach() for l in loss], list(pos), ign, cfg.ohem_ratio, cfg.ohem_min_neg)
+        if self.config.obj_loss.norm == "mean":
+            li = [reduce_loss(l, "mean", mask=k) for l, k in zip(loss, keep)]
+            return self.autobalanced(li) if self.config.autobalance else self.balanced(li, self.balance)
         cat = lambda xs: torch.cat([x.reshape(x.shape[0], -1) for x in xs], 1)  # noqa: E731
         mask = cat([k if k is not None else torch.ones_like(ps) for k, ps in zip(keep, pos)])
-        return reduce_loss(cat(loss), self.obj_norm, mask=mask, pos=cat(pos), soft_target=cat(tobj))
+        return reduce_loss(cat(loss), self.config.obj_loss.norm, mask=mask, pos=cat(pos), soft_target=cat(tobj))
+
+    @staticmethod
+    def balanced(li, weights) -> torch.Tensor:
+        """sum_i li[i] * weights[i]: per-level 0-d losses, python floats or 0-d float32 tensors."""
+        total = torch.zeros((), device=li[0].device)
+        for l, w in zip(li, weights):
+            total = total + l * w
+        return total
+
+    def autobalanced(self, li) -> torch.Tensor:
+        """Balanced sum, then YOLOv5's per-batch autobalance ``balance_i = balance_i * 0.9999 + 0.0001 / li``,
+        normalised by the stride-16 level: in float64 on the device (as YOLOv5's Python floats, with no host sync)."""
+        bal = torch.as_tensor(self.balance, dtype=torch.float64, device=li[0].device)
+        total = self.balanced(li, bal.float().unbind())
+        with torch.no_grad():
+            lv = torch.stack(li).double().clamp_min(1e-12)
+            bal = bal * 0.9999 + torch.div(torch.full_like(lv, 0.0001), lv)  # a true division, as in YOLOv5
+            self.balance = bal / bal[self.ssi]
+        return total
+
+    def count(self, stats: dict) -> None:
+        """Add one batch's assigner counters (numbers or 0-d tensors) to the epoch's, without a host sync."""
+        self.stats = dict(stats)
+        for k, v in self.stats.items():
+            self.epoch_stats[k] = self.epoch_stats.get(k, 0) + (v.detach() if torch.is_tensor(v) else v)
 
     def update(self):
-        """Per-epoch hook called by the ultralytics trainer: loss-balance bookkeeping and assigner counters."""
-        self.epoch_stats.update(self.monitor.end_epoch())
-        self.last_epoch_stats, self.epoch_stats = self.epoch_stats, {}
+        """Per-epoch hook called by the ultralytics trainer: assigner counters (one host sync) and the loss balance
+        (which may rewrite ``obj_gain_scale`` in the model's args). Sets ``last_epoch_stats`` (floats)."""
+        stats = dict(self.epoch_stats)
+        tensors = [k for k, v in stats.items() if torch.is_tensor(v)]
+        if tensors:
+            dev = stats[tensors[0]].device
+            stats.update(zip(tensors, torch.stack([stats[k].double().sum().to(dev) for k in tensors]).tolist()))
+        stats = {k: float(v) for k, v in stats.items()}
+        stats.update(self.monitor.end_epoch(self.model.args))
+        self.last_epoch_stats, self.epoch_stats = stats, {}

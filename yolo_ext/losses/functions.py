@@ -10,7 +10,8 @@ Every loss here has the signature ``loss(pred, target, **params) -> Tensor``:
 - returns the loss per element, shape ``S``, no reduction, in nats.
 
 Reduction (mean / per-positive / per-target-sum, masks, weights) lives in one
-place only: :func:`yolo_ext.losses.reduce.reduce_loss`.
+place only: :func:`yolo_ext.losses.reduce.reduce_loss`. The registry of names,
+default parameters and normalisations is :data:`yolo_ext.losses.registry.LOSSES`.
 
 Numerics. Everything is written with log-sigmoid / BCE-with-logits forms and
 ``1 - sigmoid(x)`` is always computed as ``sigmoid(-x)``, so values and
@@ -39,8 +40,7 @@ the ``t * log(sigmoid(x))`` term of the underlying binary cross-entropy:
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Union
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -189,44 +189,3 @@ def vfl(
     weight = torch.where(q > 0, q, neg_weight)
     # For q == 0 the cross-entropy reduces to -log(1 - p) = softplus(x), as the formula needs.
     return weight * _bce(x, q, pos_weight)
-
-
-# name -> elementwise loss function. The single registry: add a loss here.
-LOSSES: dict[str, Callable[..., torch.Tensor]] = {"bce": bce, "focal": focal, "qfl": qfl, "vfl": vfl}
-
-# name -> default hyperparameters (the keyword arguments get_loss accepts).
-PARAMS: dict[str, dict[str, float]] = {
-    "bce": {"pos_weight": 1.0},
-    "focal": {"gamma": 1.5, "alpha": 0.25, "pos_weight": 1.0},  # YOLOv5 fl_gamma 1.5; RetinaNet alpha
-    "qfl": {"beta": 2.0, "pos_weight": 1.0},  # GFL paper
-    "vfl": {"alpha": 0.75, "gamma": 2.0, "pos_weight": 1.0},  # VarifocalNet paper
-}
-
-
-def get_loss(name: str, **params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Return ``LOSSES[name]`` with ``PARAMS[name]`` overridden by ``params`` bound.
-
-    The result is a ``functools.partial``: call it as ``fn(pred, target)``; its
-    ``.keywords`` holds the full parameter set actually used.
-
-    Raises:
-        ValueError: unknown name (lists valid names), unknown parameter (lists
-            valid parameters for that loss), or a parameter out of range.
-    """
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(sorted(LOSSES))}")
-    unknown = sorted(set(params) - set(PARAMS[name]))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(unknown)} for loss {name!r}; "
-            f"valid parameters: {', '.join(sorted(PARAMS[name]))}"
-        )
-    bound = {**PARAMS[name], **params}
-    fn = LOSSES[name]
-    # Range checks fire here, at construction, not in the first training step:
-    # a dry run on one element runs the loss's own checks on the scalar parameters.
-    pw = bound["pos_weight"]
-    if torch.is_tensor(pw) and not bool((pw > 0).all()):
-        raise ValueError(f"loss parameter pos_weight={pw} must be > 0 everywhere")
-    fn(torch.zeros(1), torch.zeros(1), **{**bound, "pos_weight": 1.0 if torch.is_tensor(pw) else pw})
-    return functools.partial(fn, **bound)

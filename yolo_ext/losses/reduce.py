@@ -13,8 +13,8 @@ excluded by an ignore mask or not selected by OHEM count in neither the
 numerator nor the denominator. ``weight`` scales the numerator only (as
 mmdetection's ``weight_reduce_loss`` does); it never changes a denominator.
 
-Why each loss defaults to the mode it does (``DEFAULT_NORM``)
--------------------------------------------------------------
+Why each loss defaults to the mode it does (``LossSpec.default_norm``)
+----------------------------------------------------------------------
 YOLOv5 averages the objectness BCE over *every* cell of a level ('mean'), and
 its box/obj/cls gains (``hyp.box``, ``hyp.obj``, ``hyp.cls``) are tuned for that
 scale. This is right for plain BCE: every cell, positive or negative,
@@ -57,7 +57,8 @@ Denominator floors. 'pos' and 'target_sum' clamp the denominator at
 ``max(target_scores.sum(), 1)``): a batch without positives then returns the
 plain sum of the negatives' loss instead of dividing it by ~0.
 
-No ``.item()`` is called: denominators stay tensors, so there is no device sync.
+No ``.item()`` is called and no host value is copied to the device (counts given as numbers become
+device tensors by a fill, not a copy): denominators stay tensors, so there is no device sync.
 """
 
 from __future__ import annotations
@@ -66,10 +67,8 @@ from typing import Optional, Union
 
 import torch
 
+# The one set of normalisation modes (the criterion adds 'auto' = the loss's ``LossSpec.default_norm``).
 NORM_MODES = ("mean", "sum", "pos", "target_sum")
-
-# loss name -> normalisation mode it is designed for (see module docstring).
-DEFAULT_NORM: dict[str, str] = {"bce": "mean", "focal": "pos", "qfl": "pos", "vfl": "pos"}
 
 Count = Union[int, float, torch.Tensor]
 
@@ -87,8 +86,10 @@ def _broadcastable(name: str, t: Optional[torch.Tensor], shape: torch.Size) -> N
 
 def _count_or_sum(name: str, value: Count, loss: torch.Tensor, mask: Optional[torch.Tensor], boolean: bool):
     """A tensor the shape of ``loss`` is summed over counted elements; a number is used as is."""
-    if not torch.is_tensor(value) or value.dim() == 0:
-        return torch.as_tensor(value, dtype=loss.dtype, device=loss.device)
+    if not torch.is_tensor(value):
+        return loss.new_full((), float(value))  # a fill on the device, not a host-to-device copy
+    if value.dim() == 0:
+        return value.to(dtype=loss.dtype, device=loss.device)
     if value.shape != loss.shape:
         raise ValueError(
             f"reduce_loss: {name} shape {tuple(value.shape)} != loss shape {tuple(loss.shape)} "
@@ -165,7 +166,7 @@ def reduce_loss(
     if mode == "sum":
         return total
     if mode == "mean":
-        n = loss.new_tensor(float(loss.numel())) if mask is None else mask.sum().to(loss.dtype)
+        n = loss.new_full((), float(loss.numel())) if mask is None else mask.sum().to(loss.dtype)
         return total / n.clamp_min(1.0)
     if mode == "pos":
         return total / _count_or_sum("pos", pos, loss, mask, boolean=True).clamp_min(min_norm)
