@@ -2,6 +2,7 @@
 
 import contextlib
 import importlib
+import inspect
 
 _MARK = "__yolo_ext_patched__"
 
@@ -44,7 +45,6 @@ def substituted(module_name: str, attr: str, value):
 def source_contains(module_name: str, attr: str, snippet: str) -> bool:
     """True if the source of upstream ``module.attr`` (unwrapped from our patch) contains ``snippet``: the test of
     an upstream detail a patch leans on (see each module's ``RELIES_ON``)."""
-    import inspect
 
     obj = getattr(importlib.import_module(module_name), attr)
     obj = getattr(obj, "__wrapped_original__", obj)

@@ -8,11 +8,12 @@ A model that cannot run the probe raises :class:`AmpProbeError` (a ``RuntimeErro
 upstream would otherwise read an ``AttributeError`` as "package modified, checks skipped" and train with AMP on.
 """
 
-from copy import deepcopy
 import logging
+from copy import deepcopy
 from types import SimpleNamespace
 
 import torch
+from ultralytics.utils import LOGGER
 
 from ._util import replace, substituted
 
@@ -74,8 +75,6 @@ class _NoDownloadMessage(logging.Filter):
 def apply():
     def make(original):
         def check_amp(model):
-            from ultralytics.utils import LOGGER
-
             quiet = _NoDownloadMessage()
             LOGGER.addFilter(quiet)
             try:

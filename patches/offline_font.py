@@ -5,6 +5,10 @@ matplotlib knows, else matplotlib's bundled DejaVuSans (always there, since ultr
 
 from pathlib import Path
 
+import matplotlib
+from matplotlib import font_manager
+from ultralytics.utils import USER_CONFIG_DIR
+
 from ._util import replace
 
 TARGETS = [
@@ -16,9 +20,6 @@ TARGETS = [
 
 def local_font(font="Arial.ttf"):
     """Resolve a font file without touching the network."""
-    from matplotlib import font_manager
-    import matplotlib
-    from ultralytics.utils import USER_CONFIG_DIR
 
     name = Path(font).name
     if (USER_CONFIG_DIR / name).exists():

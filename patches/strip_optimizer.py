@@ -14,6 +14,9 @@ Ours runs upstream as it is, with two substitutions for that one call:
 
 from pathlib import Path
 
+import ultralytics.utils.torch_utils as tu
+from ultralytics.utils import DEFAULT_CFG_DICT, DEFAULT_CFG_KEYS
+
 from ._util import replace, substituted
 
 TARGETS = [("ultralytics.engine.trainer", "strip_optimizer", ("f", "s", "updates"))]
@@ -33,7 +36,6 @@ def keep_extension_args(load, updates: dict):
     (same key order: ultralytics' keys first, then ours). Nothing is added when there are no extension keys (a stock
     checkpoint comes out exactly as upstream writes it) or when the caller's ``updates`` sets ``train_args`` itself.
     """
-    from ultralytics.utils import DEFAULT_CFG_DICT, DEFAULT_CFG_KEYS
 
     caller_sets_args = "train_args" in updates
 
@@ -55,8 +57,6 @@ def apply(atomic_path=None):
 
     def make(original):
         def strip_optimizer(f="best.pt", s="", updates=None):
-            import ultralytics.utils.torch_utils as tu
-
             updates = dict(updates or {})
             load = keep_extension_args(tu.torch_load, updates)
             with atomic_path(Path(s) if s else Path(f)) as tmp, substituted(tu.__name__, "torch_load", load):

@@ -122,6 +122,38 @@ def test_module_import_graph_is_acyclic():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_every_internal_import_resolves():
+    """An import of a yolo_ext module that does not exist (e.g. left behind by a move) fails here, not at run time."""
+    import importlib.util
+
+    mods = modules()
+    bad = []
+    for n, p in mods.items():
+        for t, line, _ in imports_of(n, p, mods):
+            if t.split(".")[0] == "yolo_ext" and t not in mods:
+                parent, _, attr = t.rpartition(".")
+                if parent not in mods or not _defines(mods[parent], attr):
+                    bad.append(f"{n}:{line} imports {t}")
+    assert not bad, bad
+    assert importlib.util.find_spec("yolo_ext_patches") is not None
+
+
+def _defines(path: Path, name: str) -> bool:
+    """Whether module ``path`` binds ``name`` at top level (def, class, assignment or import)."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and node.name == name:
+            return True
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name.split(".")[0]) == name
+                                                                   for a in node.names):
+            return True
+    return False
+
+
 def test_every_module_is_in_a_known_room():
     unknown = sorted({n for n in modules() if room(n) not in LAYERS})
     assert not unknown, f"modules outside the rooms of LAYERS: {unknown}"

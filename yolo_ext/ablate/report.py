@@ -14,8 +14,11 @@ import io
 import math
 from pathlib import Path
 
-from .aggregate import DELTA_METRICS, STAT_METRICS, Aggregate
+import numpy as np
+from matplotlib.figure import Figure
+
 from ..utils.files import atomic_write
+from .aggregate import DELTA_METRICS, STAT_METRICS, Aggregate
 
 LABELS = {"easy": "Easy AP", "medium": "Medium AP", "hard": "Hard AP", "mAP50": "mAP50", "mAP50-95": "mAP50-95",
           "train_time_s": "train time", "wall_s": "wall time"}
@@ -140,8 +143,6 @@ def runs_csv(agg: Aggregate) -> str:
 def bar_chart(agg: Aggregate) -> bytes:
     """PNG: per configuration, grouped bars of the mean (easy/medium/hard AP, or mAP50/mAP50-95 without WIDER data)
     with ±1 std error bars; configurations with no finished seed are marked 'no result'."""
-    import numpy as np
-    from matplotlib.figure import Figure  # no pyplot state: the caller's backend stays as it is
 
     metrics = ("easy", "medium", "hard") if agg.has_wider else ("mAP50", "mAP50-95")
     names = [c.run.name for c in agg.configs]

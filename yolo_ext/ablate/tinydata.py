@@ -2,8 +2,8 @@
 
 - ``wider``: a 16 + 8 image, 160 px synthetic WIDER FACE set (``yolo_ext.widerface.synth``) converted to YOLO, so the
   trainer's WIDER evaluation and the easy/medium/hard columns are exercised too.
-- ``blobs``: a plain YOLO set of filled ellipses on noise, no ``widerface:`` section (WIDER columns are n/a); used
-  when the WIDER tools are not installed.
+- ``blobs``: a plain YOLO set of filled ellipses on noise, no ``widerface:`` section (WIDER columns are n/a), for
+  a plan's ``data: tiny-blobs``.
 
 Both are deterministic and cached under ``$YOLO_EXT_DATASETS`` or ``<repo>/datasets``, built in a temp directory and
 renamed into place (``yolo_ext.utils.files.atomic_dir``), so an interrupted build is redone and never half-read.
@@ -15,10 +15,14 @@ import os
 from pathlib import Path
 
 import numpy as np
+import yaml
+from PIL import Image
 
 from ..config.data import resolve_data
 from ..utils.files import atomic_dir
 from ..utils.repo import ROOT
+from ..widerface.convert import convert
+from ..widerface.synth import synth
 
 N_TRAIN, N_VAL, SIZE, SEED = 16, 8, 160, 0
 VERSION = 1  # bump when either generator's output changes
@@ -30,10 +34,7 @@ def cache_dir() -> Path:
 
 
 def default_kind() -> str:
-    try:
-        from ..widerface import synth  # noqa: F401
-    except ImportError:
-        return "blobs"
+    """The WIDER-format set (it exercises the WIDER columns too); ``blobs`` only when asked for."""
     return "wider"
 
 
@@ -53,17 +54,11 @@ def ensure_tiny_dataset(kind: str | None = None, cache=None) -> Path:
 
 
 def _write_yaml(tmp: Path, out: Path, cfg: dict) -> None:
-    import yaml
-
     (tmp / "data.yaml").write_text(yaml.safe_dump({"path": str(out / "yolo"), **cfg}, sort_keys=False))
 
 
 def _build_wider(tmp: Path, out: Path) -> None:
     """Synthetic WIDER layout in tmp/wider, YOLO conversion in tmp/yolo; paths in data.yaml point at ``out``."""
-    import yaml
-
-    from ..widerface.convert import convert
-    from ..widerface.synth import synth
 
     synth(tmp / "wider", N_TRAIN, N_VAL, SEED, SIZE)
     cfg = yaml.safe_load(convert(tmp / "wider", tmp / "yolo", copy=True).read_text())  # copies: tmp is renamed
@@ -73,7 +68,6 @@ def _build_wider(tmp: Path, out: Path) -> None:
 
 def _build_blobs(tmp: Path, out: Path) -> None:
     """1-4 filled ellipses per image on grey noise, exact YOLO labels (class 0)."""
-    from PIL import Image
 
     rng = np.random.default_rng(SEED)
     yy, xx = np.mgrid[:SIZE, :SIZE]

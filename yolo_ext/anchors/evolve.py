@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from scipy.cluster.vq import kmeans
 
 from ..ops import shape_ratio
 from ..utils.files import atomic_write
@@ -68,7 +69,6 @@ def _feasible(k: np.ndarray, nl: int, min_ratio: float | None) -> np.ndarray:
 def kmeans_wh(wh: np.ndarray, n: int, seed: int = 0, iters: int = 30) -> np.ndarray | None:
     """k-means of label sizes on whitened (per-axis std) w,h, as YOLOv5. Returns (n, 2) pixels sorted by area, or
     None when k-means cannot produce n distinct centres (fewer distinct sizes than anchors)."""
-    from scipy.cluster.vq import kmeans
 
     if len(np.unique(wh, axis=0)) < n:
         return None

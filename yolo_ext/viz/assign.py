@@ -14,7 +14,13 @@ from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import to_rgba
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
+from ..assign import Assigner, build_assigner
+from ..nn.head import AnchorDetect
 from .common import dimmed, level_name, new_figure
 
 # Okabe-Ito colour-blind safe palette.
@@ -64,8 +70,6 @@ class CellAssignment(NamedTuple):
 
 
 def _head(model_or_head):
-    from ..nn.head import AnchorDetect
-
     head = model_or_head if isinstance(model_or_head, AnchorDetect) else model_or_head.model[-1]
     if not isinstance(head, AnchorDetect):
         raise ValueError(f"expected an AnchorDetect head or a model ending in one, got {type(head).__name__}")
@@ -100,7 +104,6 @@ def assignment_cells(model_or_head, spec, targets, imgsz, params: Optional[dict]
     Returns:
         :class:`CellAssignment` with one :class:`LevelCells` per level.
     """
-    from ..assign import Assigner, build_assigner
 
     head = _head(model_or_head)
     assigner = spec if isinstance(spec, Assigner) else build_assigner(spec, **(params or {}))
@@ -187,8 +190,6 @@ def _draw_grid(ax, level: LevelCells, h: int, w: int, px_per_input_px: float):
 
 def draw_level(ax, img: np.ndarray, level: LevelCells, boxes_px: np.ndarray, px_per_input_px: float) -> dict:
     """Draw one level panel on ``ax``; ``boxes_px`` (n, 4) target xywh in input pixels. Returns the panel's counts."""
-    from matplotlib.collections import LineCollection, PolyCollection
-    from matplotlib.colors import to_rgba
 
     h, w = img.shape[:2]
     na = level.anchors_px.shape[0]
@@ -236,8 +237,6 @@ def panel_title(level: LevelCells, n: dict) -> str:
 
 def legend_handles(levels: List[LevelCells], any_ignore: bool):
     """Legend entries explaining colours, opacity, duplicate edges, ignore marks, target boxes and anchor strips."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     hs = [Patch(color=COLOURS["centre"], alpha=MAX_ALPHA, label="centre cell (holds the target centre)"),
           Patch(color=COLOURS["extra"], alpha=MAX_ALPHA, label="extra cell"),

@@ -8,11 +8,16 @@ YOLO labels are mapped into that input. Everything drawn is in input pixels.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
+from PIL import Image, UnidentifiedImageError
+from ultralytics.data.augment import LetterBox
+from ultralytics.data.utils import img2label_paths
 
 from ..config.paths import resolve_model_cfg
 from ..engine.model import AnchorDetectionModel, InferenceYOLO
@@ -25,7 +30,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # --------------------------------------------------------------------------------------------- image and labels
 def load_image(path: str | Path) -> np.ndarray:
     """RGB uint8 (h, w, 3) image; FileNotFoundError / ValueError naming the file."""
-    from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
@@ -39,7 +43,6 @@ def load_image(path: str | Path) -> np.ndarray:
 
 def default_label_path(image: str | Path) -> Path:
     """ultralytics' convention: the last ``/images/`` directory becomes ``/labels/``, the suffix ``.txt``."""
-    from ultralytics.data.utils import img2label_paths
 
     return Path(img2label_paths([str(image)])[0])
 
@@ -78,7 +81,6 @@ def letterbox(img: np.ndarray, imgsz: int) -> Tuple[np.ndarray, dict]:
     Returns the image and ``{"ratio": r, "left": px, "top": px, "orig_shape": (h, w)}`` (image pixels -> input pixels:
     ``x * r + left``, ``y * r + top``).
     """
-    from ultralytics.data.augment import LetterBox
 
     lb = LetterBox(new_shape=(imgsz, imgsz), auto=False, scaleup=True, center=True)
     params = lb.get_params({"img": img})
@@ -171,7 +173,6 @@ def new_figure(n_panels: int, panel_in: float, top_in: float, bottom_in: float, 
     Returns ``(fig, axes)``. Fixed layout (no tight bbox), so the PNG size is ``round(size * dpi)`` pixels. A plain
     :class:`matplotlib.figure.Figure` (no pyplot state): no backend is selected, the caller's stays as it is.
     """
-    from matplotlib.figure import Figure
 
     W, H = n_panels * panel_in + right_in, panel_in + top_in + bottom_in
     fig = Figure(figsize=(W, H))
@@ -193,9 +194,6 @@ def dimmed(img: np.ndarray, keep: float = 0.45) -> np.ndarray:
 
 def _palette_png(fig, f, dpi: float):
     """Render ``fig`` and write it as a 256-colour (median cut) PNG: about 2-3x smaller, for docs and the web."""
-    import io
-
-    from PIL import Image
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

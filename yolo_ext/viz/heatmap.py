@@ -8,8 +8,10 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
+from matplotlib.collections import PolyCollection
+from ultralytics.utils.nms import non_max_suppression
 
-from .common import level_name, new_figure
+from .common import dimmed, level_name, new_figure
 
 SCORES = ("obj", "obj*cls")
 PANEL_IN, TOP_IN, BOTTOM_IN = 4.2, 0.8, 0.8  # layout of the heatmap figure, inches
@@ -41,14 +43,11 @@ def score_maps(maps: Sequence[torch.Tensor], score: str = "obj") -> List[np.ndar
 def detections(y: torch.Tensor, conf: float = 0.25, iou: float = 0.45, max_det: int = 300) -> np.ndarray:
     """Stock ultralytics NMS on the head's eval output ``y`` (1, 4 + nc, N) -> float32 (k, 6) [x1, y1, x2, y2, conf, cls]
     in input pixels."""
-    from ultralytics.utils.nms import non_max_suppression
 
     return non_max_suppression(y, conf_thres=conf, iou_thres=iou, max_det=max_det)[0].cpu().numpy().astype(np.float32)
 
 
 def _rects(ax, xyxy: np.ndarray, colour: str, lw: float, ls="solid", z: int = 5):
-    from matplotlib.collections import PolyCollection
-
     if not len(xyxy):
         return
     x0, y0, x1, y1 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
@@ -80,7 +79,6 @@ def draw_heatmap(img: np.ndarray, heat: List[np.ndarray], strides: Sequence[floa
     """One panel per level (score map over the greyed image, a shared colour scale [0, vmax]) and one panel of the
     detections after NMS. ``vmax`` defaults to the largest score over all levels (so weak models stay visible; the
     colourbar says so). Returns the Figure ((nl + 1) * panel_in by panel_in + TOP_IN + BOTTOM_IN inches)."""
-    from .common import dimmed
 
     h, w = img.shape[:2]
     nl = len(heat)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
+import yaml
+from PIL import Image
 
 from ..utils.files import atomic_dir
 
@@ -91,7 +93,6 @@ def parse_annotations(path) -> Split:
 
 def image_sizes(files: Sequence[Path], annot, lines) -> np.ndarray:
     """(I, 2) width, height read from the image headers only (PIL lazy open)."""
-    from PIL import Image
 
     out = np.zeros((len(files), 2), dtype=np.int64)
     for k, f in enumerate(files):
@@ -172,7 +173,6 @@ def convert(root, out, min_size: float = 0, keep_invalid: bool = False,
     ``path``, the converted splits, ``names {0: face}`` and a ``widerface`` section with the
     absolute ``gt_dir`` (eval_tools/ground_truth) and ``val_images`` (original val image root).
     """
-    import yaml
 
     root, out = Path(root).resolve(), Path(out).resolve()
     summary = {}

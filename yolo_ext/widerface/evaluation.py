@@ -35,6 +35,7 @@ from typing import Dict
 import numpy as np
 
 from .groundtruth import SETTINGS, GroundTruth
+from .predictions import sort_by_score
 
 THRESH_NUM = 1000
 # official: thresh = 1 - t / thresh_num, t = 1..1000 (same float64 arithmetic)
@@ -179,7 +180,6 @@ def setting_curve(best, det_img, k0, gt: GroundTruth, setting: str) -> PRCurve:
 def evaluate_detections(dets: np.ndarray, counts: np.ndarray, gt: GroundTruth, iou: float = 0.5,
                         settings=SETTINGS) -> Dict[str, PRCurve]:
     """Core evaluation. dets: (D, 5) ``x y w h score`` in gt image order, counts: (I,) per image."""
-    from .predictions import sort_by_score
 
     dets, det_img = sort_by_score(np.asarray(dets, dtype=np.float64).reshape(-1, 5), counts)
     scores = normalize_scores(dets[:, 4])

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
+from scipy.io import loadmat
+
+from .matfile import Numeric, write_mat
 
 SETTINGS = ("easy", "medium", "hard")
 GT_FILE = "wider_face_val.mat"
@@ -55,7 +58,6 @@ class GroundTruth:
 
 def _loadmat(path: Path, names) -> dict:
     """scipy.io.loadmat with errors that name the file."""
-    from scipy.io import loadmat
 
     if not path.is_file():
         raise FileNotFoundError(f"WIDER FACE ground truth file not found: {path}")
@@ -138,7 +140,6 @@ def _setting_mask(lists, offsets, counts, path):
 def _gt_list_cell(idx: np.ndarray, n_faces: int):
     """1-based indices -> the MATLAB value the official files hold: a double column whose storage
     MATLAB compacted to uint8 (uint16 above 255); ``find`` on a single face gives a 0x0 empty."""
-    from .matfile import Numeric
 
     if idx.size == 0:
         return Numeric(np.zeros((0, 0) if n_faces == 1 else (0, 1), np.uint8), "double")
@@ -153,7 +154,6 @@ def save_ground_truth(gt: GroundTruth, gt_dir) -> Path:
     storage types as the real files: boxes int32 (n, 4), labels uint8 (n, 1), gt_list double
     stored as uint8/uint16 (k, 1), event/file names 1xN char. Byte-deterministic.
     """
-    from .matfile import Numeric, write_mat
 
     gt_dir = Path(gt_dir)
     by_event = {e: [] for e in gt.events}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from ..utils.files import atomic_path
 from .evaluation import PRCurve
@@ -17,7 +18,6 @@ from .evaluation import PRCurve
 def plot_pr(curves: Mapping[str, PRCurve], path, title: str = "WIDER FACE val") -> Path:
     """Save the PR curves (recall on x, precision on y), AP in the legend; written atomically (format from the
     suffix, PNG if none). Returns ``path``."""
-    from matplotlib.figure import Figure
 
     path = Path(path)
     fig = Figure(figsize=(6, 5), dpi=120)

@@ -30,8 +30,9 @@ from PIL import Image
 from scipy.special import ndtr, ndtri
 
 from ..utils.files import atomic_dir
+from .convert import convert
 from .groundtruth import GroundTruth, save_ground_truth
-from .synth_render import (FaceStyle, SKIN_TINTS, face_patch, finish, occluder, paste, render_background)
+from .synth_render import SKIN_TINTS, FaceStyle, face_patch, finish, occluder, paste, render_background
 
 EVENTS = ("0--Parade", "1--Handshaking", "2--Demonstration", "4--Dancing", "7--Cheering",
           "9--Press_Conference", "12--Group", "20--Family_Group")
@@ -246,7 +247,6 @@ def ensure_synth_dataset(n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL,
     Each stage is built in a temp dir and renamed into place; the YAML (written last, by
     ``convert``) marks a complete cache, so an interrupted run is simply redone.
     """
-    from .convert import convert
 
     base = Path(cache_dir) if cache_dir else default_cache_dir()
     name = f"widerface-synth-v{VERSION}-{n_train}-{n_val}-s{seed}-{size}"
