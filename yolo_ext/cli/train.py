@@ -10,11 +10,11 @@ from ..assign import describe_assigners
 from ..config.data import resolve_data
 from ..config.errors import ConfigError
 from ..config.overrides import load_hyp, parse_set
-from ..config.paths import DATA, resolve_model_cfg, resolve_run_dir
+from ..config.paths import DATA, resolve_model_cfg
 from ..config.validate import validate
 from ..losses import describe_losses
 from ..engine.trainer import AnchorTrainer
-from .common import add_run_dir_args
+from .common import add_run_dir_args, fail, run_dir_overrides
 
 DEFAULT_HYP = DATA / "hyps" / "hyp.scratch-low.yaml"
 
@@ -71,10 +71,8 @@ def train_overrides(a: argparse.Namespace) -> dict:
         imgsz=a.imgsz,
         device=a.device,
         workers=a.workers,
-        project=resolve_run_dir(a.project),
-        name=a.name,
-        exist_ok=a.exist_ok,
         seed=a.seed,
+        **run_dir_overrides(a),
     )
     if a.weights:
         ov["pretrained"] = str(Path(a.weights).resolve())
@@ -95,8 +93,7 @@ def train_main(argv=None):
         overrides = train_overrides(a)
         trainer = AnchorTrainer(overrides=overrides)
     except (ConfigError, FileNotFoundError, SyntaxError) as e:  # SyntaxError: ultralytics' unknown-key error
-        print(f"train.py: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail("train.py", e)
     trainer.train()
     return trainer
 

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from ..config.data import resolve_data, wider_section
-from ..config.paths import resolve_run_dir
+from ..config.errors import ConfigError
 from ..engine.wider_eval import run_wider_eval
 from ..engine.yolo import AnchorYOLO
-from .common import add_run_dir_args
+from .common import add_run_dir_args, fail, run_dir_overrides
 
 
 def val_parser() -> argparse.ArgumentParser:
@@ -36,22 +36,17 @@ def val_parser() -> argparse.ArgumentParser:
 def val_main(argv=None):
     a = val_parser().parse_args(argv)
     w = Path(a.weights)
-    if not w.is_file():
-        raise SystemExit(f"--weights: checkpoint not found: {w}")
+    try:
+        if not w.is_file():
+            raise FileNotFoundError(f"--weights: checkpoint not found: {w}")
+        data = resolve_data(a.data)
+        wider = None if a.no_wider else wider_section(data)
+    except (ConfigError, FileNotFoundError) as e:
+        fail("val.py", e)
     model = AnchorYOLO(str(w))
-    data = resolve_data(a.data)
-    metrics = model.val(
-        data=data,
-        imgsz=a.imgsz,
-        batch=a.batch_size,
-        conf=a.conf_thres,
-        iou=a.iou_thres,
-        device=a.device,
-        project=resolve_run_dir(a.project),
-        name=a.name,
-        exist_ok=a.exist_ok,
-    )
-    if not a.no_wider and wider_section(data) is not None:
+    metrics = model.val(data=data, imgsz=a.imgsz, batch=a.batch_size, conf=a.conf_thres, iou=a.iou_thres,
+                        device=a.device, **run_dir_overrides(a))
+    if wider is not None:
         imgsz = a.imgsz if a.wider_imgsz is None else a.wider_imgsz
         metrics.wider = run_wider_eval(model, data, metrics.save_dir, imgsz=imgsz, conf=a.wider_conf,
                                        iou=a.iou_thres, device=a.device, batch=a.batch_size)
