@@ -212,3 +212,21 @@ def test_pyproject_lists_every_package():
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for p in PKG.rglob("*.py")))
 def test_files_stay_small(path):
     assert len((ROOT / path).read_text().splitlines()) <= 400, f"{path}: over 400 lines, split it"
+
+
+def test_old_import_path_still_works_with_a_warning():
+    """``from yolo_ext.model import AnchorYOLO`` (0.1) and checkpoints pickled as ``yolo_ext.model.*`` keep working."""
+    import importlib
+    import pickle
+    import sys
+    import warnings
+
+    import yolo_ext
+
+    sys.modules.pop("yolo_ext.model", None)
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        old = importlib.import_module("yolo_ext.model")
+    assert any(issubclass(w.category, DeprecationWarning) and "yolo_ext.model" in str(w.message) for w in got)
+    assert old.AnchorYOLO is yolo_ext.AnchorYOLO and old.AnchorDetectionModel is yolo_ext.AnchorDetectionModel
+    assert pickle.loads(b"cyolo_ext.model\nAnchorDetectionModel\n.") is yolo_ext.AnchorDetectionModel

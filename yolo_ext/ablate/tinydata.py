@@ -11,7 +11,6 @@ renamed into place (``yolo_ext.utils.files.atomic_dir``), so an interrupted buil
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +19,12 @@ from PIL import Image
 
 from ..config.data import resolve_data
 from ..utils.files import atomic_dir
-from ..utils.repo import ROOT
+from ..utils.repo import datasets_dir
 from ..widerface.convert import convert
 from ..widerface.synth import synth
 
 N_TRAIN, N_VAL, SIZE, SEED = 16, 8, 160, 0
 VERSION = 1  # bump when either generator's output changes
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("YOLO_EXT_DATASETS")
-    return Path(env) if env else ROOT / "datasets"
 
 
 def default_kind() -> str:
@@ -44,7 +38,7 @@ def ensure_tiny_dataset(kind: str | None = None, cache=None) -> Path:
     kind = kind or default_kind()
     if kind not in ("wider", "blobs"):
         raise ValueError(f"tiny dataset kind must be 'wider' or 'blobs', got {kind!r}")
-    out = Path(cache or cache_dir()).resolve() / f"ablate-tiny-{kind}-v{VERSION}-{N_TRAIN}-{N_VAL}-{SIZE}"
+    out = Path(cache or datasets_dir()).resolve() / f"ablate-tiny-{kind}-v{VERSION}-{N_TRAIN}-{N_VAL}-{SIZE}"
     yaml_path = out / "data.yaml"
     if yaml_path.is_file():
         return yaml_path

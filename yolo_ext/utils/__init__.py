@@ -1,6 +1,6 @@
 """Room-independent helpers (standard library only): atomic file writes and the repository root."""
 
 from .files import atomic_dir, atomic_path, atomic_write
-from .repo import ROOT
+from .repo import ROOT, datasets_dir
 
 __all__ = ["ROOT", "atomic_dir", "atomic_path", "atomic_write"]

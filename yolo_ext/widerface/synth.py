@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import sys
 from pathlib import Path
 from typing import List, Tuple
@@ -30,6 +29,7 @@ from PIL import Image
 from scipy.special import ndtr, ndtri
 
 from ..utils.files import atomic_dir
+from ..utils.repo import datasets_dir
 from .convert import convert
 from .groundtruth import GroundTruth, save_ground_truth
 from .synth_render import SKIN_TINTS, FaceStyle, face_patch, finish, occluder, paste, render_background
@@ -233,12 +233,6 @@ def synth(out, n_train: int, n_val: int, seed: int, size: int = DEFAULT_SIZE) ->
     return out
 
 
-def default_cache_dir() -> Path:
-    """``$YOLO_EXT_DATASETS`` or ``<repo>/datasets`` (git-ignored)."""
-    env = os.environ.get("YOLO_EXT_DATASETS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "datasets"
-
-
 def ensure_synth_dataset(n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL, seed: int = DEFAULT_SEED,
                          size: int = DEFAULT_SIZE, cache_dir=None) -> Path:
     """Generate (once) a synthetic WIDER set and its YOLO conversion; return the YAML.
@@ -248,7 +242,7 @@ def ensure_synth_dataset(n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL,
     ``convert``) marks a complete cache, so an interrupted run is simply redone.
     """
 
-    base = Path(cache_dir) if cache_dir else default_cache_dir()
+    base = Path(cache_dir) if cache_dir else datasets_dir()
     name = f"widerface-synth-v{VERSION}-{n_train}-{n_val}-s{seed}-{size}"
     root, yolo = base / name / "wider", base / name / "widerface_synth"
     yaml_path = yolo / "widerface_synth.yaml"
