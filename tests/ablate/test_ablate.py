@@ -46,6 +46,9 @@ def two_runs():
     ({"assigner": "yolov5+dedup", "dedup_mode": "best"}, ["dedup_mode"]),  # bad assigner parameter value
     ({"obj_loss": "hinge"}, ["hinge", "vfl"]),  # unknown loss
     ({"ohem": "yes"}, ["ohem", "bool"]),  # wrong type for an extension key
+    ({"obj_norm": "foo"}, ["obj_norm='foo'", "target_sum"]),  # caught at plan load, not in each run
+    ({"ohem_ratio": -1}, ["ohem_ratio=-1.0", "> 0"]),
+    ({"label_smoothing": 2}, ["cls_label_smoothing=2.0", "[0, 1)"]),  # the alias is checked too
     ({"lr0": "fast"}, ["lr0"]),  # wrong type for an ultralytics key
     ({"epochs": 5}, ["'epochs' belongs in 'base'"]),  # per-run compute budget refused
     ({"seed": 3}, ["'seed' is set by the runner"]),
