@@ -31,7 +31,8 @@ class IgnoreModifier(Modifier):
     """Mark negatives whose prediction overlaps a target of their image with IoU > ``ignore_iou``.
 
     Returns per level a bool (bs, na, ny, nx) ``ignore`` mask (bs = preds[i].shape[0]); cells that
-    are positives (after ``dedup``) are never ignored. Needs ``preds`` (decoded boxes, pixels).
+    are positives (after ``dedup``) are never ignored; a mask the base already set (``maxiou``'s band) is kept (or-ed).
+    Needs ``preds`` (decoded boxes, pixels).
 
     Exact, without the dense (bs, cells, max_targets) IoU: by :func:`iou_reach`, only predictions
     whose centre lies within k*w, k*h of a target centre can exceed the threshold. Predictions are
@@ -96,6 +97,8 @@ class IgnoreModifier(Modifier):
             pb = p.reshape(-1, 4).index_select(0, idx.reshape(-1)).view(-1, na, 4).float()
             hit = box_iou_xywh(pb, boxes.index_select(0, owner)[:, None]) > self.ignore_iou  # (P, na)
             ignore[idx.reshape(-1).index_select(0, hit.reshape(-1).nonzero().squeeze(1))] = True
-            ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
+        if lt.ignore is not None:  # a base's own ignore mask (maxiou's IoU band) is kept
+            ignore |= lt.ignore.reshape(-1).to(ignore.device)
+        ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
         add_stat(stats, "ignored", ignore.sum())
         return lt._replace(ignore=ignore.view(bs, na, ny, nx))

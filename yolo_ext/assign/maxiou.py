@@ -1,0 +1,69 @@
+"""``maxiou``: IoU matching of anchor boxes (SSD, Liu et al. 2016; RetinaFace, Deng et al. 2020).
+
+Each cell carries its anchor boxes (the anchor w,h centred on the cell centre). A cell whose best IoU with a target
+of its image is ``>= pos_iou`` is a positive of that target, ``< neg_iou`` a negative, in between ignored by the
+objectness loss (RetinaFace: positives above 0.35; SSD: 0.5). Every target also gets the anchor boxes with its
+highest IoU over all levels (ties included), as detectron2's ``Matcher(allow_low_quality_matches=True)``: such a
+cell is a positive even below ``pos_iou``, and, as in detectron2, learns from the target it overlaps most.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+
+from ..ops import box_iou_xywh
+from .base import JointStrategy, check_number
+from .candidates import best_per_cell, gather_level, group_max, level_offsets, split_levels, target_windows
+from .context import LevelContext, anchor_boxes_px, targets_to_pixels
+from .types import LevelTargets
+
+
+def iou_window(gw: torch.Tensor, wa: torch.Tensor, tau: float) -> torch.Tensor:
+    """Half-extent (same unit as the sizes) of the centre offsets at which two boxes of widths ``gw`` and ``wa`` can
+    reach IoU >= tau: Inter <= Ix * min(h) and Union >= max(area) give Ix >= tau * max(gw, wa), and
+    |dx| <= (gw + wa) / 2 - Ix, so |dx| <= (gw + wa) / 2 - tau * max(gw, wa)."""
+    return (gw + wa) / 2 - tau * torch.max(gw, wa)
+
+
+class MaxIoUAssigner(JointStrategy):
+    """Positives by anchor-box IoU, an ignored band, and every target's best anchor (see the module docstring).
+
+    Per (image, anchor, cell) the target with the highest IoU is the one it learns from (ties: lowest target row);
+    the cell is positive when that IoU is ``>= pos_iou`` or when it is a best anchor of some target (a maximum of
+    that target's IoU over every level and anchor, > 0). The ignore mask holds the non-positive cells with best IoU
+    in ``[neg_iou, pos_iou)``. Candidates are the cells within :func:`iou_window` at ``neg_iou`` of each target
+    (every other cell has IoU < neg_iou), plus the cells within half a cell (where the best anchors lie: IoU of
+    centred boxes falls with the centre offset on each axis). Weights 1, no soft targets.
+    """
+
+    DESCRIPTION = "SSD/RetinaFace: anchor-box IoU >= pos_iou positive, < neg_iou negative, band ignored, + each target's best anchor"
+    PARAMS = {"pos_iou": 0.35, "neg_iou": 0.3}
+
+    def __init__(self, pos_iou: float = 0.35, neg_iou: float = 0.3):
+        self.pos_iou = check_number("pos_iou", pos_iou, lambda v: 0 < v <= 1, "in (0, 1] (an IoU threshold)")
+        self.neg_iou = check_number("neg_iou", neg_iou, lambda v: 0 < v <= self.pos_iou,
+                                    f"in (0, pos_iou={self.pos_iou}] (below it a cell is a negative)")
+
+    def assign_levels(self, ctxs: Sequence[LevelContext], matches: List[torch.Tensor]) -> List[LevelTargets]:
+        tau = self.neg_iou
+
+        def reach(ctx):
+            anc = ctx.anchors[:, None, :]  # (na, 1, 2) grid units
+            r = iou_window(ctx.tg[None, :, 4:6], anc, tau).clamp(min=0.5)  # (na, nt, 2)
+            return r[..., 0], r[..., 1]
+
+        c = target_windows(ctxs, reach)
+        iou = gather_level(ctxs, c, lambda ctx, cc: box_iou_xywh(anchor_boxes_px(ctx, cc.a, cc.gi, cc.gj),
+                                                                 targets_to_pixels(ctx, cc.t)))
+        offs = level_offsets(ctxs)
+        total, nt = offs[-1], ctxs[0].targets.shape[0]
+        best_of_target = (iou > 0) & (iou == group_max(c.t, iou, nt, 0.0).index_select(0, c.t))
+        cell_max = group_max(c.key, iou, total, 0.0)
+        pos_cell = cell_max >= self.pos_iou
+        pos_cell[c.key[best_of_target]] = True
+        keep = best_per_cell(c.key, iou, c.t, total) & pos_cell.index_select(0, c.key)
+        band = (cell_max >= self.neg_iou) & ~pos_cell
+        ignore = [band[offs[k]: offs[k + 1]].view(ctx.bs, ctx.na, ctx.ny, ctx.nx) for k, ctx in enumerate(ctxs)]
+        return split_levels(ctxs, c, keep, None, ignore)
