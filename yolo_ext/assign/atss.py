@@ -70,7 +70,7 @@ class ATSSAssigner(JointStrategy):
         dist = (((gi.float() + 0.5) * s - box[:, :1]) ** 2 + ((gj.float() + 0.5) * s - box[:, 1:2]) ** 2).sqrt()
         dist = torch.where(valid, dist, torch.full_like(dist, float("inf")))
         # anchors of a cell in anchor order: (nt, W * na), mmdet's (row, column, anchor) order
-        dist = dist[:, :, None].expand(-1, -1, na).reshape(nt, -1)
+        dist = dist[:, :, None].expand(-1, -1, na).reshape(nt, dist.shape[1] * na)
         dist, order = torch.sort(dist, dim=1, stable=True)
         order, found = order[:, :k], torch.isfinite(dist[:, :k])
         cell, a = order // na, order % na

@@ -10,7 +10,8 @@ when an ablation plan is loaded. It returns a copy with every extension value in
 - Ranges: the assigner's parameters are checked by building the assigner (each component checks its own); the loss
   parameters by building the loss functions; the criterion's, the loss balance's and the WIDER evaluation's keys by
   ``RULES`` below.
-- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; a loss without a positive weight
+- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; ``assigner`` and a non-empty
+  ``assigner_warmup`` must each build (a base refusing a modifier, ``tal+recover``, is an error); a loss without a positive weight
   takes ``obj_pw`` / ``cls_pos_weight`` = 1 only.
 - A key set to a non-default value that no component of this run reads (``ignore_iou`` without ``ignore``,
   ``focal_gamma`` without a focal loss, ``ohem_ratio`` without ``ohem``) gives a warning, not an error.
@@ -49,6 +50,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "balance_target": (lambda v: v > 0, "> 0"),
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "assigner_warmup_epochs": (lambda v: v >= 0, ">= 0 (epochs)"),
 }
 
 # key -> (does this run read it?, which setting would make it count); assigner and loss parameters are derived
@@ -58,6 +60,8 @@ USED_WHEN: dict[str, tuple[Callable[[dict], bool], str]] = {
     "balance_target": (lambda c: c["adapt_obj_gain"], "adapt_obj_gain=true"),
     "obj_norm_gain": (lambda c: resolved_norm(c, "obj") != "mean", "an obj_norm other than mean"),
     "wider_conf": (lambda c: c["wider_eval"], "wider_eval=true"),
+    "assigner_warmup": (lambda c: c["assigner_warmup_epochs"] > 0, "assigner_warmup_epochs > 0"),
+    "assigner_warmup_epochs": (lambda c: bool(c["assigner_warmup"]), "an assigner_warmup spec"),
 }
 
 
@@ -154,10 +158,13 @@ def _check_components(cfg: dict) -> None:
             cls(**{k: cfg[k] for k in cls.PARAMS})
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{e} (a parameter of assigner component {name!r})") from None
-    try:
-        build_assigner(cfg["assigner"], **{k: cfg[k] for k in assigner_params()})
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"assigner={cfg['assigner']!r}: {e}") from None
+    for key in ("assigner", "assigner_warmup"):
+        if key == "assigner_warmup" and not cfg[key]:
+            continue  # '' = no warm-up
+        try:
+            build_assigner(cfg[key], **{k: cfg[k] for k in assigner_params()})
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{key}={cfg[key]!r}: {e}") from None
     for name in LOSSES:
         for param, value in _loss_params(cfg, name).items():
             try:
@@ -182,9 +189,12 @@ def _loss_params(cfg: dict, name: str) -> dict:
 
 def unused(cfg: dict, defaults: dict) -> list:
     """Warnings for keys set away from their default that nothing in this run reads."""
-    names = {n.strip() for n in cfg["assigner"].split("+")}
-    if not names & set(base_names()):
-        names.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
+    names = set()
+    for spec in (cfg["assigner"], cfg["assigner_warmup"] if cfg["assigner_warmup_epochs"] > 0 else ""):
+        parts = {n.strip() for n in spec.split("+")} if spec else set()
+        if spec and not parts & set(base_names()):
+            parts.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
+        names |= parts
     losses = {cfg["obj_loss"], cfg["cls_loss"]}
     msgs = []
     for k, default in defaults.items():

@@ -16,7 +16,7 @@ from ..config.data import wider_section
 from ..config.defaults import hyp, trainer_base_cfg
 from ..config.validate import validate_trainer_args
 from ..utils.files import atomic_path
-from .callbacks import anchor_check, epoch_stats, log_epoch_stats, wider_eval
+from .callbacks import anchor_check, assign_epoch, epoch_stats, log_epoch_stats, wider_eval
 from .model import AnchorDetectionModel
 from .validator import AnchorValidator
 
@@ -33,6 +33,7 @@ class AnchorTrainer(DetectionTrainer):
         base, overrides = validate_trainer_args(trainer_base_cfg(cfg), dict(overrides or {}))
         super().__init__(base, overrides, _callbacks)
         self.check_wider_paths()
+        self.add_callback("on_train_epoch_start", assign_epoch)  # the assigner warm-up reads the epoch
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings
