@@ -94,7 +94,8 @@ class ATSSAssigner(JointStrategy):
         fields = [torch.cat(x, 1) for x in zip(*(p[0] for p in per))]  # (nt, K) each, K = sum of per-level k
         iou = torch.cat([p[1] for p in per], 1)
         inside = torch.cat([p[2] for p in per], 1)
-        thr = iou.mean(1, keepdim=True) + iou.std(1, keepdim=True)  # unbiased, as torch.Tensor.std (mmdet)
+        std = iou.std(1, keepdim=True) if iou.shape[0] else iou.sum(1, keepdim=True)  # unbiased (torch's, as mmdet)
+        thr = iou.mean(1, keepdim=True) + std
         pos = ((iou >= thr) & inside).reshape(-1)
         c = Cands(*(f.reshape(-1) for f in fields))
         idx = pos.nonzero().squeeze(1)

@@ -3,8 +3,11 @@
 Each cell carries its anchor boxes (the anchor w,h centred on the cell centre). A cell whose best IoU with a target
 of its image is ``>= pos_iou`` is a positive of that target, ``< neg_iou`` a negative, in between ignored by the
 objectness loss (RetinaFace: positives above 0.35; SSD: 0.5). Every target also gets the anchor boxes with its
-highest IoU over all levels (ties included), as detectron2's ``Matcher(allow_low_quality_matches=True)``: such a
-cell is a positive even below ``pos_iou``, and, as in detectron2, learns from the target it overlaps most.
+highest IoU over all levels (ties included), the low-quality matches of detectron2's
+``Matcher(allow_low_quality_matches=True)``: such a cell is a positive of that target even below ``pos_iou``. Where
+detectron2 lets that cell learn from whichever target it overlaps most (so a target can lose its only anchor to a
+neighbour), the cell learns from the target whose best anchor it is, as mmdetection's ``MaxIoUAssigner`` with
+``gt_max_assign_all`` does (a cell best for several targets: the highest IoU there, ties to the lowest row).
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ def iou_window(gw: torch.Tensor, wa: torch.Tensor, tau: float) -> torch.Tensor:
 class MaxIoUAssigner(JointStrategy):
     """Positives by anchor-box IoU, an ignored band, and every target's best anchor (see the module docstring).
 
-    Per (image, anchor, cell) the target with the highest IoU is the one it learns from (ties: lowest target row);
-    the cell is positive when that IoU is ``>= pos_iou`` or when it is a best anchor of some target (a maximum of
-    that target's IoU over every level and anchor, > 0). The ignore mask holds the non-positive cells with best IoU
+    Per (image, anchor, cell): if it is a best anchor of some targets (a maximum, > 0, of a target's IoU over every
+    level and anchor) it learns from the one of them it overlaps most; otherwise, if its highest IoU is
+    ``>= pos_iou``, from that target (ties: lowest target row). The ignore mask holds the non-positive cells with best IoU
     in ``[neg_iou, pos_iou)``. Candidates are the cells within :func:`iou_window` at ``neg_iou`` of each target
-    (every other cell has IoU < neg_iou), plus the cells within half a cell (where the best anchors lie: IoU of
-    centred boxes falls with the centre offset on each axis). Weights 1, no soft targets.
+    (every other cell has IoU < neg_iou), plus those where the best anchors lie: the IoU of two centred boxes is
+    flat while one holds the other along an axis (``|dx| <= |w - w_a| / 2``) and falls beyond, so the best cells are
+    within ``max(|w - w_a| / 2, half a cell)`` of the centre on each axis. Weights 1, no soft targets.
     """
 
     DESCRIPTION = "SSD/RetinaFace: anchor-box IoU >= pos_iou positive, < neg_iou negative, band ignored, + each target's best anchor"
@@ -51,7 +55,9 @@ class MaxIoUAssigner(JointStrategy):
 
         def reach(ctx):
             anc = ctx.anchors[:, None, :]  # (na, 1, 2) grid units
-            r = iou_window(ctx.tg[None, :, 4:6], anc, tau).clamp(min=0.5)  # (na, nt, 2)
+            gwh = ctx.tg[None, :, 4:6]
+            # IoU >= tau, or on the plateau of the best IoU (one box inside the other along an axis), or the nearest cell
+            r = torch.max(iou_window(gwh, anc, tau), (gwh - anc).abs() / 2).clamp(min=0.5)  # (na, nt, 2)
             return r[..., 0], r[..., 1]
 
         c = target_windows(ctxs, reach)
@@ -59,11 +65,14 @@ class MaxIoUAssigner(JointStrategy):
                                                                  targets_to_pixels(ctx, cc.t)))
         offs = level_offsets(ctxs)
         total, nt = offs[-1], ctxs[0].targets.shape[0]
-        best_of_target = (iou > 0) & (iou == group_max(c.t, iou, nt, 0.0).index_select(0, c.t))
+        low = (iou > 0) & (iou == group_max(c.t, iou, nt, 0.0).index_select(0, c.t))  # each target's best anchors
+        low_cell = torch.zeros(total, dtype=torch.bool, device=iou.device)
+        low_cell[c.key[low]] = True
         cell_max = group_max(c.key, iou, total, 0.0)
-        pos_cell = cell_max >= self.pos_iou
-        pos_cell[c.key[best_of_target]] = True
-        keep = best_per_cell(c.key, iou, c.t, total) & pos_cell.index_select(0, c.key)
-        band = (cell_max >= self.neg_iou) & ~pos_cell
+        low_key = torch.where(low, c.key, torch.full_like(c.key, total))  # other candidates: a spare cell slot
+        low_win = low & best_per_cell(low_key, iou, c.t, total + 1)
+        by_iou = best_per_cell(c.key, iou, c.t, total) & (cell_max >= self.pos_iou).index_select(0, c.key)
+        keep = low_win | (by_iou & ~low_cell.index_select(0, c.key))
+        band = (cell_max >= self.neg_iou) & (cell_max < self.pos_iou) & ~low_cell
         ignore = [band[offs[k]: offs[k + 1]].view(ctx.bs, ctx.na, ctx.ny, ctx.nx) for k, ctx in enumerate(ctxs)]
         return split_levels(ctxs, c, keep, None, ignore)
