@@ -231,6 +231,15 @@ def test_assign_cli_needs_preds_runs_model(crowd, tmp_path, capsys):
     assert png_size(out)[0] == "PNG" and "ignored" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("spec", ["maxiou+ignore", "atss", "simota", "tal+dedup"])
+def test_assign_cli_draws_the_new_families(spec, crowd, tmp_path, capsys):
+    out = tmp_path / f"{spec}.png"
+    main(["assign", "--assigner", spec, "--image", str(crowd), "--imgsz", "128", "--dpi", "40", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert png_size(out)[0] == "PNG" and spec.split("+")[0] in printed
+    assert int(printed.split("'positives': ")[1].split("}")[0].split(",")[0]) > 0
+
+
 def test_heatmap_cli_writes_png_of_expected_size(crowd, fake_ckpt, tmp_path):
     out = tmp_path / "h.png"
     main(["heatmap", "--weights", str(fake_ckpt), "--image", str(crowd), "--imgsz", "128", "--panel-size", "2.5",
