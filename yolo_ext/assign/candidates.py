@@ -12,7 +12,7 @@ from typing import List, NamedTuple, Optional, Sequence
 
 import torch
 
-from ..ops import cell_key, expand_ranges, lexsort
+from ..ops import cell_key, expand_ranges
 from .context import LevelContext
 from .types import LevelTargets
 
@@ -79,13 +79,23 @@ def target_windows(ctxs: Sequence[LevelContext], reach) -> Cands:
     return Cands(*(torch.cat(x) for x in zip(*parts)))
 
 
-def group_rank(group: torch.Tensor, keys: Sequence[torch.Tensor]) -> torch.Tensor:
-    """int64 (P,) rank of each element within its ``group`` when sorted by ``keys`` (ascending, stable: ties keep
-    the input order)."""
+def sortable(v: torch.Tensor) -> torch.Tensor:
+    """int64 in [0, 2^32) ordered as the float32 values ``v`` (IEEE bits, negatives flipped; -0.0 as +0.0)."""
+    i = (v.float() + 0.0).contiguous().view(torch.int32).long()
+    return torch.where(i >= 0, i, i ^ 0x7FFFFFFF) + 2**31
+
+
+def group_rank(group: torch.Tensor, value: torch.Tensor, descending: bool = False) -> torch.Tensor:
+    """int64 (P,) rank of each element within its ``group`` (int64 >= 0, < 2^31) by float ``value``, ascending (or
+    descending); ties keep the input order. One stable sort of an int64 key ``group << 32 | sortable(value)``: the
+    joint strategies enumerate each target's candidates in global cell order, so ties go to the lower cell index."""
     n = group.numel()
     if n == 0:
         return group.clone()
-    order = lexsort([group, *keys])
+    key = sortable(value)
+    if descending:
+        key = (2**32 - 1) - key
+    order = torch.sort((group << 32) | key, stable=True).indices
     sg = group.index_select(0, order)
     pos = torch.arange(n, device=group.device)
     first = torch.ones(n, dtype=torch.bool, device=group.device)
@@ -127,14 +137,23 @@ def split_levels(ctxs: Sequence[LevelContext], cands: Cands, keep: torch.Tensor,
 
 
 def gather_level(ctxs: Sequence[LevelContext], cands: Cands, per_level) -> torch.Tensor:
-    """Concatenate ``per_level(ctx, index_of_rows)`` over levels, in candidate order (a loop over levels only)."""
-    lvl = cands.lvl
+    """Concatenate ``per_level(ctx, cands_of_that_level)`` over levels, in candidate order (a loop over levels only).
+    The candidates handed to ``per_level`` carry their cell key within the level (``cell_key(b, a, gj, gi)``), to
+    read per-cell tensors flat with :func:`at`."""
+    offs = level_offsets(ctxs)
     parts, order = [], []
     for k, ctx in enumerate(ctxs):
-        idx = (lvl == k).nonzero().squeeze(1)
-        parts.append(per_level(ctx, cands.take(idx)))
+        idx = (cands.lvl == k).nonzero().squeeze(1)
+        cc = cands.take(idx)
+        parts.append(per_level(ctx, cc._replace(key=cc.key - offs[k])))
         order.append(idx)
     out = torch.cat(parts)
     res = torch.empty_like(out)
     res[torch.cat(order)] = out
     return res
+
+
+def at(x: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """Rows of a per-cell tensor ``x`` (bs, na, ny, nx, C) at flat cell keys ``key`` (int64 (m,)): (m, C). One
+    index_select on a flat view: several advanced indices at once are many times slower on the CPU."""
+    return x.reshape(-1, x.shape[-1]).index_select(0, key)

@@ -36,10 +36,12 @@ class MaxIoUAssigner(JointStrategy):
     Per (image, anchor, cell): if it is a best anchor of some targets (a maximum, > 0, of a target's IoU over every
     level and anchor) it learns from the one of them it overlaps most; otherwise, if its highest IoU is
     ``>= pos_iou``, from that target (ties: lowest target row). The ignore mask holds the non-positive cells with best IoU
-    in ``[neg_iou, pos_iou)``. Candidates are the cells within :func:`iou_window` at ``neg_iou`` of each target
-    (every other cell has IoU < neg_iou), plus those where the best anchors lie: the IoU of two centred boxes is
-    flat while one holds the other along an axis (``|dx| <= |w - w_a| / 2``) and falls beyond, so the best cells are
-    within ``max(|w - w_a| / 2, half a cell)`` of the centre on each axis. Weights 1, no soft targets.
+    in ``[neg_iou, pos_iou)``. Candidates, per (target, level, anchor): the cells within :func:`iou_window` at
+    ``neg_iou`` (every other cell has IoU < neg_iou; none where even a zero offset stays below it), and, on the
+    (level, anchor) pairs holding the target's best IoU, the cells where its best anchors lie: the IoU of two centred
+    boxes is flat while one holds the other along an axis (``|dx| <= |w - w_a| / 2``) and falls beyond, so they are
+    within ``max(|w - w_a| / 2, half a cell)`` of the centre on each axis, the best of each pair on the cell holding
+    the centre. Weights 1, no soft targets.
     """
 
     DESCRIPTION = "SSD/RetinaFace: anchor-box IoU >= pos_iou positive, < neg_iou negative, band ignored, + each target's best anchor"
@@ -50,14 +52,32 @@ class MaxIoUAssigner(JointStrategy):
         self.neg_iou = check_number("neg_iou", neg_iou, lambda v: 0 < v <= self.pos_iou,
                                     f"in (0, pos_iou={self.pos_iou}] (below it a cell is a negative)")
 
+    @staticmethod
+    def _nearest_iou(ctx: LevelContext) -> torch.Tensor:
+        """(na, nt) IoU of each anchor placed on the cell holding each target centre (the anchor's best cell)."""
+        na, nt = ctx.na, ctx.tg.shape[0]
+        gi = ctx.tg[:, 2].long().clamp(0, ctx.nx - 1).repeat(na)
+        gj = ctx.tg[:, 3].long().clamp(0, ctx.ny - 1).repeat(na)
+        a = torch.arange(na, device=gi.device).repeat_interleave(nt)
+        box = targets_to_pixels(ctx).repeat(na, 1)
+        return box_iou_xywh(anchor_boxes_px(ctx, a, gi, gj), box).view(na, nt)
+
     def assign_levels(self, ctxs: Sequence[LevelContext], matches: List[torch.Tensor]) -> List[LevelTargets]:
         tau = self.neg_iou
+        near = [self._nearest_iou(ctx) for ctx in ctxs]  # (na, nt) per level: the best IoU of each (anchor, target)
+        best = torch.stack([n.amax(0) for n in near]).amax(0) if near[0].numel() else near[0].new_zeros(0)
 
         def reach(ctx):
-            anc = ctx.anchors[:, None, :]  # (na, 1, 2) grid units
-            gwh = ctx.tg[None, :, 4:6]
-            # IoU >= tau, or on the plateau of the best IoU (one box inside the other along an axis), or the nearest cell
-            r = torch.max(iou_window(gwh, anc, tau), (gwh - anc).abs() / 2).clamp(min=0.5)  # (na, nt, 2)
+            anc, gwh = ctx.anchors[:, None, :], ctx.tg[None, :, 4:6]  # (na, 1, 2), (1, nt, 2) grid units
+            inter = torch.min(gwh, anc).prod(-1)
+            zero_offset = inter / (gwh.prod(-1) + anc.prod(-1) - inter + 1e-9)  # (na, nt): the largest IoU possible
+            reach_tau = torch.where((zero_offset >= tau * (1 - 1e-5))[..., None],
+                                    iou_window(gwh, anc, tau).clamp(min=0.5), torch.full_like(inter, -1.0)[..., None])
+            is_best = (near[ctx.index - ctxs[0].index] >= best * (1 - 1e-5)) & (best > 0)  # (na, nt), ties included
+            # the plateau of the best IoU (one box inside the other along an axis) and the nearest cell
+            reach_best = torch.where(is_best[..., None], ((gwh - anc).abs() / 2).clamp(min=0.5),
+                                     torch.full_like(reach_tau, -1.0))
+            r = torch.max(reach_tau, reach_best)  # -1: no cell of this (anchor, level) can matter for the target
             return r[..., 0], r[..., 1]
 
         c = target_windows(ctxs, reach)

@@ -16,7 +16,7 @@ import torch
 
 from ..ops import box_iou_xywh
 from .base import JointStrategy, check_number
-from .candidates import best_per_cell, gather_level, group_rank, level_offsets, split_levels, target_windows
+from .candidates import at, best_per_cell, gather_level, group_rank, level_offsets, split_levels, target_windows
 from .context import LevelContext, cell_centres, targets_to_pixels
 from .types import LevelTargets
 
@@ -57,11 +57,11 @@ class SimOTAAssigner(JointStrategy):
         in_box = torch.cat((centre - lo, hi - centre), 1).amin(1) > 0
         r = self.simota_radius * ctx.stride
         in_ctr = torch.cat((centre - (box[:, :2] - r), (box[:, :2] + r) - centre), 1).amin(1) > 0
-        pred = ctx.preds[c.b, c.a, c.gj, c.gi].float()
+        pred = at(ctx.preds, c.key).float()
         iou = box_iou_xywh(pred, box)
-        sc = ctx.scores.float()
-        neg = bce_log(1 - sc.sqrt()).sum(-1)[c.b, c.a, c.gj, c.gi]  # sum over classes of log(1 - sqrt p)
-        p = sc[c.b, c.a, c.gj, c.gi, ctx.targets[c.t, 1].long()].sqrt()
+        sc = at(ctx.scores, c.key).float()  # (m, nc)
+        neg = bce_log(1 - sc.sqrt()).sum(-1)  # sum over classes of log(1 - sqrt p)
+        p = sc.gather(1, ctx.targets[c.t, 1].long()[:, None]).squeeze(1).sqrt()
         cls_cost = -bce_log(p) - (neg - bce_log(1 - p))
         cost = cls_cost + IOU_WEIGHT * -torch.log(iou + 1e-8) + OUTSIDE_COST * (~(in_box & in_ctr)).float()
         return torch.stack((cost, iou, (in_box | in_ctr).float()), 1)
@@ -78,9 +78,9 @@ class SimOTAAssigner(JointStrategy):
         idx = (vals[:, 2] > 0).nonzero().squeeze(1)
         c, cost, iou = c.take(idx), vals[idx, 0], vals[idx, 1]
         nt, total = ctxs[0].targets.shape[0], level_offsets(ctxs)[-1]
-        top = group_rank(c.t, [-iou, c.key]) < TOP_IOUS
+        top = group_rank(c.t, iou, descending=True) < TOP_IOUS
         k = torch.zeros(nt, device=iou.device).index_add_(0, c.t[top], iou[top]).floor().clamp(min=1).long()
-        sel = group_rank(c.t, [cost, c.key]) < k.index_select(0, c.t)
+        sel = group_rank(c.t, cost) < k.index_select(0, c.t)
         claims = torch.zeros(total, dtype=torch.int64, device=iou.device).index_add_(0, c.key[sel], torch.ones_like(c.key[sel]))
         shared = claims.index_select(0, c.key) > 1
         keep = (sel & ~shared) | (shared & best_per_cell(c.key, -cost, c.t, total))

@@ -18,7 +18,7 @@ import torch
 from ultralytics.utils.metrics import bbox_iou
 
 from .base import JointStrategy, check_int, check_number
-from .candidates import best_per_cell, gather_level, group_max, group_rank, level_offsets, split_levels, target_windows
+from .candidates import at, best_per_cell, gather_level, group_max, group_rank, level_offsets, split_levels, target_windows
 from .context import LevelContext, cell_centres, targets_to_pixels
 from .types import LevelTargets
 
@@ -62,9 +62,9 @@ class TALAssigner(JointStrategy):
         wh = torch.where(box[:, 2:] < side, side, box[:, 2:])
         centre = cell_centres(ctx, c.gi, c.gj)
         inside = torch.cat((centre - (box[:, :2] - wh / 2), (box[:, :2] + wh / 2) - centre), 1).amin(1) > INSIDE_EPS
-        pred = ctx.preds[c.b, c.a, c.gj, c.gi].float()
+        pred = at(ctx.preds, c.key).float()
         u = bbox_iou(xyxy(box), xyxy(pred), xywh=False, CIoU=True).squeeze(-1).clamp(0)
-        s = ctx.scores[c.b, c.a, c.gj, c.gi, ctx.targets[c.t, 1].long()].float()
+        s = at(ctx.scores, c.key).gather(1, ctx.targets[c.t, 1].long()[:, None]).squeeze(1).float()
         return torch.stack((s.pow(self.tal_alpha) * u.pow(self.tal_beta), u, inside.float()), 1)
 
     def assign_levels(self, ctxs: Sequence[LevelContext], matches: List[torch.Tensor]) -> List[LevelTargets]:
@@ -79,7 +79,7 @@ class TALAssigner(JointStrategy):
         idx = (vals[:, 2] > 0).nonzero().squeeze(1)
         c, align, u = c.take(idx), vals[idx, 0], vals[idx, 1]
         nt, total = ctxs[0].targets.shape[0], level_offsets(ctxs)[-1]
-        sel = (group_rank(c.t, [-align, c.key]) < self.tal_topk) & (align > 0)
+        sel = (group_rank(c.t, align, descending=True) < self.tal_topk) & (align > 0)
         claims = torch.zeros(total, dtype=torch.int64, device=u.device).index_add_(0, c.key[sel], torch.ones_like(c.key[sel]))
         shared = claims.index_select(0, c.key) > 1
         keep = (sel & ~shared) | (shared & best_per_cell(c.key, u, c.t, total))
