@@ -22,7 +22,7 @@ def is_anchor_front_end(obj) -> bool:
     ``AnchorDetect`` head, or, while its model is being built, whose YAML (``obj.cfg``) ends in ``AnchorDetect``."""
     if isinstance(obj, InferenceYOLO):
         return False
-    model = obj.__dict__.get("model")
+    model = vars(obj).get("_modules", {}).get("model", vars(obj).get("model"))  # Model is an nn.Module
     if isinstance(model, nn.Module):
         last = getattr(model, "model", None)
         return isinstance(last, nn.Sequential) and isinstance(last[-1], AnchorDetect)
