@@ -18,6 +18,7 @@ from ultralytics.utils.torch_utils import intersect_dicts
 from ..criterion import YOLOv5Criterion
 from ..nn.head import AnchorDetect
 from .validator import AnchorValidator
+from .wider_protocols import tta_predict
 
 
 class AnchorDetectionModel(DetectionModel):
@@ -69,6 +70,11 @@ class AnchorDetectionModel(DetectionModel):
             LOGGER.info(msg + (f"; not loaded ({len(missing)}): {', '.join(missing[:8])}"
                                f"{' ...' if len(missing) > 8 else ''}" if missing else ""))
         return len(csd)
+
+    def _predict_augment(self, x):
+        """``augment=True`` (predict, val): YOLOv5's test-time augmentation, see ``wider_protocols.tta_predict``
+        (the stock implementation serves the anchor-free ``Detect`` head only)."""
+        return tta_predict(self, x), None
 
     def reparameterize(self) -> int:
         """Fold multi-branch training blocks into their plain deploy form; returns how many were folded."""
