@@ -93,3 +93,27 @@ def test_load_refuses_when_the_head_did_not_load(v5):
     assert n == 342 and torch.equal(target.state_dict()["model.3.conv.weight"], src.state_dict()["model.3.conv.weight"])
     full = AnchorDetectionModel(str(ROOT / "models" / "yolov5n.yaml"), nc=3, verbose=False)
     assert full.load(src) == 349
+
+
+def test_train_weights_takes_a_yolov5_checkpoint(v5, tiny_data, tmp_path):
+    """`train.py --weights yolov5n.pt` (a YOLOv5 repository file): converted in memory, every tensor loaded; into a
+    model with another head the transfer is refused unless transfer=backbone."""
+    from yolo_ext.cli.train import train_overrides, train_parser
+    from yolo_ext.engine.trainer import AnchorTrainer
+
+    src, path = v5
+    common = ["--data", str(tiny_data), "--imgsz", "64", "--workers", "0", "--device", "cpu", "--project",
+              str(tmp_path), "--weights", str(path)]
+    for cfg, extra, ok in (("yolov5n.yaml", [], True), ("yolov5n-1a.yaml", [], False),
+                           ("yolov5n-1a.yaml", ["--set", "transfer=backbone"], True)):
+        t = AnchorTrainer(overrides=train_overrides(train_parser().parse_args(["--cfg", cfg, *common, *extra])))
+        t.data["nc"] = 3  # the checkpoint's classes, so that only the anchor count differs for the -1a YAML
+        if not ok:
+            with pytest.raises(ValueError, match="detection head did not load"):
+                t.setup_model()
+            continue
+        t.setup_model()
+        got = t.model.state_dict()
+        assert torch.equal(got["model.3.conv.weight"], src.state_dict()["model.3.conv.weight"])
+        if cfg == "yolov5n.yaml":
+            assert all(torch.allclose(got[k].float(), v.float()) for k, v in src.state_dict().items())
