@@ -62,9 +62,9 @@ def stand_in(module: str, name: str) -> type:
     return _STAND_INS[q]
 
 
-def _reconstructor(cls, base, state):  # copyreg._reconstructor (pickle protocol < 2), without calling base.__init__
-    obj = cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, StandIn) else stand_in("copyreg", "obj")()
-    return obj
+def _reconstructor(cls, base, state):
+    """``copyreg._reconstructor`` (pickle protocols 0/1) for stand-ins: a bare instance; ``base`` is never called."""
+    return cls.__new__(cls) if isinstance(cls, type) and issubclass(cls, StandIn) else stand_in("copyreg", "object")()
 
 
 class RestrictedUnpickler(pickle.Unpickler):
