@@ -160,3 +160,16 @@ def test_val_cli_protocol_tta_and_flops(run, wider_yaml, tmp_path):
     assert f"{f['gflops_2macs_640x640']:.3f} GFLOPs at 640x640" in text and "GMACs at 640x480" in text
     gt = load_ground_truth(wider_section(wider_yaml)["gt_dir"])
     assert {k: res[k] for k in ("easy", "medium", "hard")} == dict(evaluate(tmp_path / "p" / "wider_pred", gt))
+
+
+def test_stock_yolo_val_prints_the_wider_table(run, wider_yaml, tmp_path):
+    """After `import yolo_ext`, `YOLO("best.pt").val(data=<WIDER data>)` adds val.py's WIDER table (protocol ours)."""
+    from ultralytics import YOLO
+
+    metrics = YOLO(str(run.best)).val(data=str(wider_yaml), imgsz=96, batch=2, device="cpu", plots=False,
+                                      project=str(tmp_path), name="y")
+    res = json.loads((tmp_path / "y" / "wider_ap.json").read_text())
+    assert (res["protocol"], res["imgsz"], res["conf"], res["iou"]) == ("ours", 96, 0.01, 0.6)
+    gt = load_ground_truth(wider_section(wider_yaml)["gt_dir"])
+    assert {k: res[k] for k in ("easy", "medium", "hard")} == dict(evaluate(tmp_path / "y" / "wider_pred", gt))
+    assert dict(metrics.wider) == {k: res[k] for k in ("easy", "medium", "hard")}

@@ -11,10 +11,31 @@ from pathlib import Path
 from torch import nn
 from ultralytics.nn.tasks import yaml_model_load
 
+from ..config.data import wider_section
 from ..nn.head import AnchorDetect
 from ..nn.parse import uses_anchor_head
 from .model import InferenceYOLO
+from .validator import AnchorValidator
+from .wider_eval import run_wider_eval
+from .wider_protocols import PROTOCOLS
 from .yolo import AnchorYOLO
+
+
+class FrontEndValidator(AnchorValidator):
+    """The validator of a routed stock front end: ``AnchorValidator``, plus, when run on its own on WIDER-format data
+    (``YOLO("best.pt").val(data="widerface.yaml")``), the WIDER FACE table that ``val.py`` prints, with ``val.py``'s
+    default protocol (``ours``: the validation ``imgsz``, conf 0.01, NMS 0.6) and its files in the same run directory.
+    Inside training (a trainer is given) it is exactly ``AnchorValidator``."""
+
+    def __call__(self, trainer=None, model=None, **kwargs):
+        stats = super().__call__(trainer=trainer, model=model, **kwargs)
+        weights = getattr(model, "pt_path", None)
+        if trainer is None and weights and Path(weights).is_file() and wider_section(self.args.data) is not None:
+            ours = PROTOCOLS["ours"]
+            self.metrics.wider = run_wider_eval(weights, self.args.data, self.save_dir, imgsz=self.args.imgsz,
+                                                conf=ours.conf, iou=ours.iou, device=self.args.device,
+                                                batch=self.args.batch, protocol=ours.name)
+        return stats
 
 
 def is_anchor_front_end(obj) -> bool:
@@ -36,8 +57,10 @@ def is_anchor_front_end(obj) -> bool:
 
 
 def anchor_task_map() -> dict:
-    """``AnchorYOLO``'s task map (model, trainer, validator, predictor for ``detect``)."""
-    return AnchorYOLO.__new__(AnchorYOLO).task_map  # the property reads no state
+    """``AnchorYOLO``'s task map (model, trainer, predictor for ``detect``), with :class:`FrontEndValidator`."""
+    tm = AnchorYOLO.__new__(AnchorYOLO).task_map  # the property reads no state
+    tm["detect"]["validator"] = FrontEndValidator
+    return tm
 
 
 def route_stock_front_end():
