@@ -29,8 +29,9 @@ def val_parser() -> argparse.ArgumentParser:
     add_run_dir_args(ap, "runs/val")
     ap.add_argument("--wider-protocol", default="ours", choices=list(PROTOCOLS),
                     help="WIDER FACE test protocol of a published table: " + "; ".join(
-                        f"{p.name}: {'--imgsz' if p.imgsz is None else 'original size' if p.imgsz == 0 else p.imgsz}"
-                        f"{' padded square' if p.square else ''}, conf {p.conf}, NMS {p.iou}" for p in PROTOCOLS.values()))
+                        f"{p.name}: {'original size' if p.imgsz == 0 else p.imgsz}{' padded square' if p.square else ''}"
+                        f", conf {p.conf}, NMS {p.iou}" for p in PROTOCOLS.values() if p.name != "ours")
+                    + "; ours: --imgsz (or --wider-imgsz), --wider-conf (0.01), NMS --iou-thres (0.6)")
     ap.add_argument("--tta", action="store_true", help="WIDER FACE with YOLOv5's test-time augmentation (left-right flip "
                     "+ scales 1/0.83/0.67, merged by NMS); off by default, as in the published tables")
     ap.add_argument("--wider-imgsz", type=int, default=None,
