@@ -80,3 +80,14 @@ def test_tta_is_yolov5s_three_passes_mapped_back():
     assert torch.allclose(got[:, 0], (128 - fy[:, 0, :5] / 0.83), atol=1e-3)
     assert torch.allclose(got[:, 1:4], fy[:, 1:4, :5] / 0.83, atol=1e-3)
     assert torch.allclose(got[:, 4], fy[:, 4, :5], atol=1e-6)
+
+
+def test_upstream_private_details_tta_leans_on():
+    """tta_predict calls ultralytics' DetectionModel._predict_once / _descale_pred (private): fail loudly if they move."""
+    import inspect
+
+    from ultralytics.nn.tasks import BaseModel, DetectionModel
+
+    assert tuple(inspect.signature(DetectionModel._descale_pred).parameters) == ("p", "flips", "scale", "img_size", "dim")
+    assert tuple(inspect.signature(BaseModel._predict_once).parameters)[:2] == ("self", "x")
+    assert "self._predict_augment(x)" in inspect.getsource(BaseModel.predict)
