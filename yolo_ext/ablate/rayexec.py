@@ -147,6 +147,7 @@ class RayExecutor:
         return max(1, min(self.slots, left))
 
     def prepare(self, out: Path, data_yaml: str, log=print) -> None:
+        check_writable(out)  # here first: no Ray started for a typo in --out
         self.started, url = init_ray(self.address, self.num_cpus, None, self.dashboard)
         try:
             self.slots = cluster_slots(self.cpus, self.gpus)
@@ -158,7 +159,6 @@ class RayExecutor:
             if self.slots < 1:
                 raise RayUnavailable(f"no node has {self.cpus:g} CPUs and {self.gpus:g} GPUs for a run "
                                      f"(cluster: {dict(res)})")
-            check_writable(out)
             check_shared_dir(out, data_yaml)
         except BaseException:
             self.close()

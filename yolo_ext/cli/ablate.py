@@ -54,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--gpus-per-run", type=float, default=0.0,
                     help="ray: GPUs per run; fractional to share a GPU (0.25: four runs per GPU), 2 or more: DDP")
     ex.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs per run (default 1)")
+    ex.add_argument("--ray-num-cpus", type=int, default=None,
+                    help="ray, without --ray-address: CPUs of the local Ray instance (default: all cores)")
     ex.add_argument("--no-dashboard", action="store_true", help="ray: do not start the Ray dashboard")
     return ap
 
@@ -66,10 +68,10 @@ def make_executor(a):
         if a.jobs != 1 or a.devices:
             raise ValueError("--jobs / --devices are for --executor local; Ray places runs by --cpus-per-run and "
                              "--gpus-per-run")
-        return RayExecutor(a.ray_address, a.gpus_per_run, a.cpus_per_run, a.retries,
+        return RayExecutor(a.ray_address, a.gpus_per_run, a.cpus_per_run, a.retries, num_cpus=a.ray_num_cpus,
                            dashboard=False if a.no_dashboard else None)
-    if a.ray_address or a.gpus_per_run:
-        raise ValueError("--ray-address / --gpus-per-run need --executor ray")
+    if a.ray_address or a.gpus_per_run or a.ray_num_cpus:
+        raise ValueError("--ray-address / --gpus-per-run / --ray-num-cpus need --executor ray")
     return LocalExecutor(a.jobs, a.devices, a.retries)
 
 
