@@ -121,3 +121,10 @@ def test_four_trial_asha_search_table_and_best_come_from_the_trials_files(tmp_pa
     assert [r.name for r in plan.runs] == ["base", "tuned"] and plan.baseline.name == "base"
     assert plan.runs[1].config["lr0"] == hyp["lr0"] and plan.runs[1].config["epochs"] == 2
     assert not math.isnan(own[best])
+
+
+def test_bundled_space_is_valid():
+    from helpers import ROOT
+
+    s = load_space(ROOT / "data" / "tune" / "obj-balance.yaml")
+    assert s.data == "synth" and s.base["val"] is True and len(s.dists) >= 3
