@@ -178,3 +178,83 @@ def test_ray_and_parallel_local_equal_serial_numbers_resume_and_survive_a_killed
     monkeypatch.setattr(runner_mod, "launch", lambda cmd, *a, **k: launched.append(cmd) or 1)
     assert main([*common, "--out", str(out), *ray_flags]) == 0  # rerun: everything finished, nothing trains
     assert not launched and stamps == {d.name: (d / "done.json").stat().st_mtime_ns for d in (out / "runs").iterdir()}
+
+
+def test_ctrl_c_kills_running_workers_and_keeps_finished_runs(tmp_path, monkeypatch):
+    """--jobs 2: 'a' finishes, 'b' hangs in a real child process; Ctrl-C kills it at once, records nothing for it,
+    and the rerun trains only 'b'."""
+    plan = load_plan(write_plan(tmp_path))
+    real_launch, started = runner_mod.launch, []
+
+    def fake_launch(cmd, log_path, env, cwd, timeout=None, stream=False):
+        ov = json.loads(Path(cmd[-1]).read_text())
+        if ov["name"] == "a-s0":
+            fake_run(Path(ov["project"]) / ov["name"], 0.5)
+            return 0
+        started.append(time.time())
+        return real_launch(["sleep", "60"], log_path, env, cwd)  # a worker that would run for a minute
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner_mod, "launch", fake_launch)
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    t0 = time.time()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner_mod.run_plan(plan, tmp_path / "out", 1, "d.yaml", log=lambda *_: None,
+                                executor=LocalExecutor(jobs=2))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert started and time.time() - t0 < 20 and not runner_mod._LIVE  # the sleeping worker was killed
+    runs = tmp_path / "out" / "runs"
+    assert (runs / "a-s0" / "done.json").is_file()
+    assert not (runs / "b-s0" / "failed.json").exists() and not (runs / "b-s0" / "done.json").exists()
+    monkeypatch.setattr(runner_mod, "launch", lambda cmd, *a, **k: fake_run(Path(cmd[-1]).parent, 0.4) or 0)
+    s = runner_mod.run_plan(plan, tmp_path / "out", 1, "d.yaml", log=lambda *_: None, executor=LocalExecutor(jobs=2))
+    assert s["skipped"] == ["a-s0"] and s["launched"] == ["b-s0"] and not s["failed"]
+
+
+@pytest.mark.slow
+def test_ray_ctrl_c_cancels_outstanding_tasks_and_keeps_finished_runs(tmp_path, monkeypatch):
+    """'a' finishes, 'b' would run for minutes; Ctrl-C (here: raised when 'a' is reported) cancels 'b', whose Ray
+    worker dies; 'a' keeps its done.json. The fake task replaces the training (the Ray part is real)."""
+    plan = load_plan(write_plan(tmp_path))
+    pidfile = tmp_path / "b.pid"
+
+    def task(job, data_yaml, device, timeout, gpus, retries):  # nested: Ray ships it by value
+        import json as j
+        import os as o
+        import time as t
+
+        if job.run.name == "b":
+            (job.dir.parent.parent.parent / "b.pid").write_text(str(o.getpid()))
+            t.sleep(300)
+        job.dir.mkdir(parents=True, exist_ok=True)
+        (job.dir / "done.json").write_text(j.dumps({"fingerprint": job.run.fingerprint(data_yaml)}))
+        return {"mAP50": 0.5}, None, 1.0
+
+    monkeypatch.setattr(rayexec, "_train_task", task)
+    ex = rayexec.RayExecutor(num_cpus=2, dashboard=False)
+    out = tmp_path / "out"
+    jobs = runner_mod.make_jobs(plan, 1, out)
+    ex.prepare(out, str(tmp_path / "p.yaml"), log=lambda *_: None)  # the plan file stands in for the data YAML
+
+    def on_done(job, *result):
+        while not pidfile.is_file():
+            time.sleep(0.1)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ex.run(jobs, str(tmp_path / "p.yaml"), None, None, False, lambda *a: None, on_done)
+    assert not ray.is_initialized()
+    pid = int(pidfile.read_text())
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text():
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the cancelled task's Ray worker is still alive")
+    assert (out / "runs" / "a-s0" / "done.json").is_file() and not (out / "runs" / "b-s0" / "done.json").exists()
