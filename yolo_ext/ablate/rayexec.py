@@ -194,8 +194,11 @@ class RayExecutor:
             self.close()
 
     def _lost(self, job, error) -> tuple:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        reason = f"Ray task lost after {self.retries + 1} attempt(s): {type(error).__name__}: {first}"
+        lines = str(error).strip().splitlines()
+        if isinstance(error, ray.exceptions.RayTaskError):  # the runner itself raised (not retried: it would again)
+            reason = f"runner error in the Ray task: {lines[-1] if lines else type(error).__name__}"
+        else:  # the worker process or its node died on every attempt
+            reason = f"Ray task lost after {self.retries + 1} attempt(s): {type(error).__name__}: " + (lines or [""])[0]
         if job.dir.is_dir() and not (job.dir / "done.json").exists():
             atomic_write(job.dir / "failed.json", json.dumps({"run": job.run.name, "seed": job.seed, "reason": reason}))
         return None, reason, 0.0
