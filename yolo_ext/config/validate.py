@@ -51,6 +51,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "assigner_warmup_epochs": (lambda v: v >= 0, ">= 0 (epochs)"),
+    "transfer": (lambda v: v in ("full", "backbone"), "full or backbone (a backbone-only transfer of --weights)"),
 }
 
 # key -> (does this run read it?, which setting would make it count); assigner and loss parameters are derived
