@@ -28,7 +28,7 @@ def onnx_graph(path):
     return [n.op_type for n in g.node], {i.name: tuple(i.dims) for i in g.initializer}
 
 
-def export(weights, tmp_path):
+def export(weights):
     return AnchorYOLO(str(weights)).export(format="onnx", imgsz=IMGSZ, device="cpu", simplify=False)
 
 
@@ -50,7 +50,7 @@ def test_every_trick_trains_and_logs_aux_loss(tricked):
         rows = list(csv.DictReader(f))
     row = {k.strip(): v for k, v in rows[-1].items()}
     assert float(row["train/aux_loss"]) > 0 and float(row["val/aux_loss"]) > 0
-    ckpt = torch.load(tricked.best, map_location="cpu", weights_only=False)
+    ckpt = torch.load(tricked.best, map_location="cpu", weights_only=False)  # the training graph, as saved
     assert ckpt["train_args"]["cutout"] == 1.0 and ckpt["train_args"]["aux_head"] is True
     assert ckpt["train_args"]["cls_label_smoothing"] == 0.1 and ckpt["train_args"]["square_crop_scale"] == [0.3, 2.0]
     head = ckpt["model"].model[-1]
@@ -62,15 +62,15 @@ def test_exported_graph_is_the_plain_face_model(tricked, tmp_path):
     plain = randomise_bn(AnchorDetectionModel(str(resolve_model_cfg("face-vgg-fpn.yaml")), nc=1, verbose=False))
     plain_pt = tmp_path / "plain.pt"
     torch.save({"model": plain.half(), "train_args": {}, "epoch": -1}, plain_pt)  # as ultralytics saves checkpoints
-    ops, params = onnx_graph(export(tricked.best, tmp_path))
-    plain_ops, plain_params = onnx_graph(export(plain_pt, tmp_path))
+    f = export(tricked.best)
+    ops, params = onnx_graph(f)
+    plain_ops, plain_params = onnx_graph(export(plain_pt))
     assert ops == plain_ops and ops.count("Conv") == 14
     assert params == plain_params
 
     # the fused trained model's outputs equal ONNX Runtime's on the exported file
     import onnxruntime as ort
 
-    f = export(tricked.best, tmp_path)
     net = AnchorYOLO(str(tricked.best)).model.float().fuse(verbose=False).eval()
     x = torch.rand(2, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
