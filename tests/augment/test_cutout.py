@@ -24,31 +24,37 @@ def config(**kw):
 
 
 def test_visible_fraction_by_hand():
-    covered = np.zeros((10, 10), bool)
-    covered[2:6, 2:6] = True  # rows (y) 2..5, columns (x) 2..5
-    covered[4:8, 4:8] = True  # overlaps the first: the union counts once
+    holes = np.array([[2, 2, 6, 6],  # x 2..5, y 2..5
+                      [4, 4, 8, 8]])  # overlaps the first: the union counts once
     boxes = np.array([[0, 0, 4, 4],  # 16 px, 4 covered -> 0.75
                       [2, 2, 6, 6],  # all covered -> 0
                       [1.5, 1.5, 2.5, 2.5],  # touches pixels 1..2 x 1..2: 4 px, (2, 2) covered -> 0.75
                       [0, 0, 10, 10],  # 100 px, union 16 + 16 - 4 = 28 covered -> 0.72
                       [8, 0, 10, 2],  # untouched -> 1
                       [3, 3, 3, 3]])  # no pixel: 1 (never dropped by cutout)
-    np.testing.assert_allclose(visible_fraction(boxes, covered), [0.75, 0.0, 0.75, 0.72, 1.0, 1.0])
-    assert visible_fraction(np.zeros((0, 4)), covered).shape == (0,)
+    np.testing.assert_allclose(visible_fraction(boxes, holes, 10, 10), [0.75, 0.0, 0.75, 0.72, 1.0, 1.0])
+    assert visible_fraction(np.zeros((0, 4)), holes, 10, 10).shape == (0,)
+    np.testing.assert_allclose(visible_fraction(boxes[:2], np.zeros((0, 4)), 10, 10), [1.0, 1.0])  # no hole
 
 
 def test_visible_fraction_equals_a_pixel_loop():
     rng = np.random.default_rng(3)
-    covered = rng.random((37, 53)) < 0.3
-    xs, ys = np.sort(rng.uniform(-5, 60, (200, 2)), 1), np.sort(rng.uniform(-5, 45, (200, 2)), 1)
-    boxes = np.stack((xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]), 1)
-    ref = []
-    for x1, y1, x2, y2 in boxes:  # obviously correct: count the pixels
-        xs = range(max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), 53))
-        ys = range(max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), 37))
-        n = len(xs) * len(ys)
-        ref.append(1.0 - sum(covered[y, x] for y in ys for x in xs) / n if n else 1.0)
-    np.testing.assert_allclose(visible_fraction(boxes, covered), ref)
+    h, w = 37, 53
+    for k in (1, 3, 8):
+        hx, hy = np.sort(rng.integers(0, w + 1, (k, 2)), 1), np.sort(rng.integers(0, h + 1, (k, 2)), 1)
+        holes = np.stack((hx[:, 0], hy[:, 0], hx[:, 1], hy[:, 1]), 1)
+        covered = np.zeros((h, w), bool)
+        for x1, y1, x2, y2 in holes:
+            covered[y1:y2, x1:x2] = True
+        xs, ys = np.sort(rng.uniform(-5, 60, (200, 2)), 1), np.sort(rng.uniform(-5, 45, (200, 2)), 1)
+        boxes = np.stack((xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]), 1)
+        ref = []
+        for x1, y1, x2, y2 in boxes:  # obviously correct: count the pixels
+            px = range(max(int(np.floor(x1)), 0), min(int(np.ceil(x2)), w))
+            py = range(max(int(np.floor(y1)), 0), min(int(np.ceil(y2)), h))
+            n = len(px) * len(py)
+            ref.append(1.0 - sum(covered[y, x] for y in py for x in px) / n if n else 1.0)
+        np.testing.assert_allclose(visible_fraction(boxes, holes, h, w), ref, atol=1e-12)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ al., ultralytics/yolov5 ``utils/augmentations.py``): a random mid-range colour p
 What differs from classification: a box whose visible fraction falls below ``min_visible`` is removed from the labels
 (a face fully covered must not stay a positive); boxes covered less stay, unchanged. Visibility is counted in pixels:
 ``1 - covered / area`` over the pixels a box touches (``floor(x1)..ceil(x2)``), where covered pixels are those under
-the union of all holes (overlapping holes are not counted twice), with a summed-area table: O(H*W + boxes).
+the union of all holes (overlapping holes are not counted twice), counted exactly on the grid the holes' edges make
+(``visible_fraction``: no per-pixel mask, O(boxes x holes^2)).
 
 Randomness comes from Python's ``random`` module, as in every ultralytics transform: ultralytics seeds it
 (``init_seeds``, and per dataloader worker ``seed_worker``), so a run is deterministic under its ``seed``.
@@ -104,20 +105,31 @@ def sample_holes(h: int, w: int, n: int, scale: tuple) -> np.ndarray:
     return out
 
 
-def visible_fraction(boxes: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """Fraction of each box's pixels not covered. boxes (n, 4) xyxy in pixels; covered (H, W) bool. A box is the
-    pixel rectangle ``floor(x1)..ceil(x2) x floor(y1)..ceil(y2)`` clipped to the image; one with no pixel is 1."""
-    h, w = covered.shape
+def visible_fraction(boxes: np.ndarray, holes: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Fraction of each box's pixels not under any hole, for an ``h x w`` image.
+
+    boxes (n, 4) xyxy pixels, each counted as the pixel rectangle ``floor(x1)..ceil(x2) x floor(y1)..ceil(y2)``
+    clipped to the image (a box with no pixel is 1); holes (k, 4) int xyxy pixel edges. Exact pixel counts of the
+    union of the holes, without a mask: the holes' edges cut the image into at most (2k + 1)^2 cells, each wholly
+    covered or not, and a box's hidden pixels are its overlaps with the covered cells, O(n k^2).
+    """
     if not len(boxes):
         return np.zeros(0)
-    sat = np.zeros((h + 1, w + 1), dtype=np.int64)
-    sat[1:, 1:] = covered.astype(np.int64).cumsum(0).cumsum(1)
-    x1 = np.clip(np.floor(boxes[:, 0]), 0, w).astype(np.int64)
-    y1 = np.clip(np.floor(boxes[:, 1]), 0, h).astype(np.int64)
-    x2 = np.clip(np.ceil(boxes[:, 2]), 0, w).astype(np.int64)
-    y2 = np.clip(np.ceil(boxes[:, 3]), 0, h).astype(np.int64)
+    x1 = np.clip(np.floor(boxes[:, 0]), 0, w)
+    y1 = np.clip(np.floor(boxes[:, 1]), 0, h)
+    x2 = np.clip(np.ceil(boxes[:, 2]), 0, w)
+    y2 = np.clip(np.ceil(boxes[:, 3]), 0, h)
     area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
-    hidden = sat[y2, x2] - sat[y1, x2] - sat[y2, x1] + sat[y1, x1]
+    holes = np.asarray(holes, dtype=np.float64).reshape(-1, 4)
+    xs = np.unique(np.concatenate(([0, w], holes[:, [0, 2]].ravel())))
+    ys = np.unique(np.concatenate(([0, h], holes[:, [1, 3]].ravel())))
+    mx, my = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2  # cell centres
+    inx = (holes[:, None, 0] <= mx) & (mx < holes[:, None, 2])  # (k, cells in x)
+    iny = (holes[:, None, 1] <= my) & (my < holes[:, None, 3])  # (k, cells in y)
+    covered = (iny[:, :, None] & inx[:, None, :]).any(0).astype(np.float64)  # (cells y, cells x)
+    ox = np.clip(np.minimum(x2[:, None], xs[None, 1:]) - np.maximum(x1[:, None], xs[None, :-1]), 0, None)
+    oy = np.clip(np.minimum(y2[:, None], ys[None, 1:]) - np.maximum(y1[:, None], ys[None, :-1]), 0, None)
+    hidden = np.einsum("ny,yx,nx->n", oy, covered, ox)
     return np.where(area > 0, 1.0 - hidden / np.maximum(area, 1), 1.0)
 
 
@@ -141,20 +153,20 @@ class Cutout:
             return labels
         img = labels["img"].copy()  # never paint a cached image in place
         h, w = img.shape[:2]
-        covered = np.zeros((h, w), dtype=bool)
-        for x1, y1, x2, y2 in sample_holes(h, w, cfg.holes, cfg.scale):
+        holes = sample_holes(h, w, cfg.holes, cfg.scale)
+        for x1, y1, x2, y2 in holes:
             if cfg.fill == "random":
-                colour = [random.randint(*RANDOM_FILL) for _ in range(img.shape[2] if img.ndim == 3 else 1)]
+                colour = np.array([random.randint(*RANDOM_FILL) for _ in range(img.shape[2] if img.ndim == 3 else 1)],
+                                  dtype=img.dtype)
             else:
                 colour = cfg.fill
             img[y1:y2, x1:x2] = colour
-            covered[y1:y2, x1:x2] = True
         labels["img"] = img
         instances = labels.get("instances")
         if instances is not None and len(instances):
             instances.convert_bbox(format="xyxy")
             instances.denormalize(w, h)
-            keep = visible_fraction(instances.bboxes, covered) >= cfg.min_visible
+            keep = visible_fraction(instances.bboxes, holes, h, w) >= cfg.min_visible
             labels["instances"] = instances[keep]
             labels["cls"] = labels["cls"][keep]
         return labels
