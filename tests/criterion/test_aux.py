@@ -69,7 +69,8 @@ def test_aux_assigner_is_its_own():
 
 
 def test_aux_loss_goes_down_when_trained_jointly(tmp_path):
-    _, _, hist = overfit(aux_yaml(tmp_path, src="face-vgg-fpn.yaml"), steps=12, imgsz=64, aux_assigner="radius", aux_weight=0.5)
+    cfg = aux_yaml(tmp_path, src="face-vgg-fpn.yaml")
+    _, _, hist = overfit(cfg, steps=12, imgsz=64, aux_assigner="radius", aux_weight=0.5)
     aux = [h["aux_loss"] for h in hist]
     assert aux[-1] < 0.9 * aux[0], aux
     assert hist[-1]["total"] < 0.9 * hist[0]["total"]

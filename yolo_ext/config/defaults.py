@@ -62,7 +62,8 @@ CRITERION_DEFAULTS = {
     "wider_conf": 0.01,  # confidence threshold of the WIDER predictions
 }
 
-# Training-time tricks that leave the deploy graph alone (yolo_ext.augment; the auxiliary head: nn/head.py, criterion/aux.py)
+# Training-time tricks that leave the deploy graph alone (yolo_ext.augment; the auxiliary head: nn/head.py and
+# criterion/aux.py)
 TRICK_DEFAULTS = {
     "cutout": 0.0,  # probability of cutout / random erasing per training image (0 = off)
     "cutout_holes": 3,  # holes per image

@@ -96,8 +96,9 @@ class AnchorTrainer(DetectionTrainer):
 def run_tricks(args) -> Tricks:
     """The augmentation settings of a run (trainer args, validated by the constructor) as ``yolo_ext.augment``
     configs."""
-    cutout = CutoutConfig(p=hyp(args, "cutout"), holes=hyp(args, "cutout_holes"), scale=tuple(hyp(args, "cutout_scale")),
-                          min_visible=hyp(args, "cutout_min_visible"), fill=hyp(args, "cutout_fill"))
+    cutout = CutoutConfig(p=hyp(args, "cutout"), holes=hyp(args, "cutout_holes"),
+                          scale=tuple(hyp(args, "cutout_scale")), min_visible=hyp(args, "cutout_min_visible"),
+                          fill=hyp(args, "cutout_fill"))
     square = SquareCropConfig(p=hyp(args, "square_crop"), scale=tuple(hyp(args, "square_crop_scale")))
     return Tricks(cutout=cutout, square_crop=square)
 
