@@ -127,6 +127,19 @@ def test_unfused_checkpoint_with_aux_loads_into_the_plain_yaml(tmp_path):
     assert not plain.head.has_aux
 
 
+def test_plain_checkpoint_loads_into_a_model_with_aux_head():
+    """--weights of a plain model with aux_head=true: the lead head loads, the auxiliary head starts at its init."""
+    src = AnchorDetectionModel(FACE, nc=1, verbose=False)
+    m = model_with_aux()
+    aux_before = {k: v.clone() for k, v in m.state_dict().items() if ".aux." in k}
+    n = m.load({"model": src, "ema": None}, verbose=False)
+    assert n == len(src.state_dict())
+    for k, v in src.state_dict().items():
+        torch.testing.assert_close(m.state_dict()[k], v)
+    for k, v in aux_before.items():
+        torch.testing.assert_close(m.state_dict()[k], v)
+
+
 def test_checkpoints_from_before_the_aux_head_still_run():
     m = AnchorDetectionModel(FACE, nc=1, verbose=False)
     del m.head.aux  # a head pickled before the attribute existed

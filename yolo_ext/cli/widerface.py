@@ -1,4 +1,9 @@
-"""``python -m yolo_ext.widerface {evaluate,convert,synth}``: WIDER FACE command line tools."""
+"""``python -m yolo_ext.widerface {evaluate,convert,synth}``: WIDER FACE command line tools.
+
+Light on purpose: ``evaluate`` imports numpy and scipy only (matplotlib with ``--plot``), never torch or ultralytics
+(``yolo_ext/__init__.py`` skips them in a ``python -m yolo_ext.widerface`` process); ``convert`` and ``synth`` import
+what they need (PIL, yaml) when they run.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +12,6 @@ import sys
 import time
 
 from ..widerface.api import evaluate
-from ..widerface.convert import convert
-from ..widerface.plot import plot_pr
-from ..widerface.synth import synth
 
 
 def _cmd_evaluate(a) -> int:
@@ -17,6 +19,8 @@ def _cmd_evaluate(a) -> int:
     res = evaluate(a.pred, a.gt, iou=a.iou)
     dt = time.perf_counter() - t
     if a.plot:
+        from ..widerface.plot import plot_pr  # matplotlib only with --plot
+
         print(f"PR curves saved to {plot_pr(res.pr, a.plot)}", file=sys.stderr)
     if a.json:
         print(json.dumps(dict(res)))
@@ -28,6 +32,8 @@ def _cmd_evaluate(a) -> int:
 
 
 def _cmd_convert(a) -> int:
+    from ..widerface.convert import convert  # PIL, yaml: not needed by evaluate
+
     yaml_path = convert(a.root, a.out, min_size=a.min_size, keep_invalid=a.keep_invalid,
                         splits=tuple(a.splits), copy=a.copy)
     print(yaml_path)
@@ -35,6 +41,8 @@ def _cmd_convert(a) -> int:
 
 
 def _cmd_synth(a) -> int:
+    from ..widerface.synth import synth  # PIL, scipy.ndimage, the LFW faces: not needed by evaluate
+
     root = synth(a.out, a.train, a.val, a.seed, size=a.size)
     print(root)
     return 0

@@ -60,6 +60,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "cutout_min_visible": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
     "square_crop": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     "aux_weight": (lambda v: v >= 0, ">= 0"),
+    "transfer": (lambda v: v in ("full", "backbone"), "full or backbone (a backbone-only transfer of --weights)"),
 }
 
 

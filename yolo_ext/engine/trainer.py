@@ -60,7 +60,7 @@ class AnchorTrainer(DetectionTrainer):
             model.add_aux_head()  # before load(): a checkpoint's auxiliary head (if it has one) is transferred too
         model = self.set_model_names_for_load(model)
         if weights:
-            model.load(weights)
+            model.load(weights, backbone_only=hyp(self.args, "transfer") == "backbone")
         return model
 
     def build_dataset(self, img_path, mode="train", batch=None):
