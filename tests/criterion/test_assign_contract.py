@@ -108,3 +108,14 @@ def test_tal_trains_with_its_soft_targets():
     lt = out[0]
     assert lt.num >= 1 and torch.allclose(seen[-1][0][lt.b, lt.a, lt.gj, lt.gi], lt.quality)
     assert math.isclose(float(seen[-1][0].sum()), float(lt.quality.sum()), rel_tol=1e-6)
+
+
+def test_the_auxiliary_head_follows_the_warmup():
+    from yolo_ext.criterion.aux import AuxModelView
+
+    model = tiny_model(assigner="tal", assigner_warmup="atss", assigner_warmup_epochs=2)
+    crit = YOLOv5Criterion(AuxModelView(model, {"assigner": "tal"}))
+    model.assign_epoch = 1
+    assert crit.current_assigner().spec == "atss"
+    model.assign_epoch = 2
+    assert crit.current_assigner().spec == "tal"

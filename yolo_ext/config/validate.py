@@ -10,9 +10,14 @@ when an ablation plan is loaded. It returns a copy with every extension value in
 - Ranges: the assigner's parameters are checked by building the assigner (each component checks its own); the loss
   parameters by building the loss functions; the criterion's, the loss balance's and the WIDER evaluation's keys by
   ``RULES`` below.
+- The training-time tricks: probabilities (``cutout``, ``square_crop``, ``cutout_min_visible``) in [0, 1], scale
+  ranges ``[low, high]`` non-empty (``cutout_scale`` within (0, 1], ``square_crop_scale`` above 0), ``cutout_holes``
+  >= 1, ``cutout_fill`` ``random`` or a grey value 0..255, ``aux_weight`` >= 0, ``aux_assigner`` empty or a valid
+  assigner spec (``CHECKS`` and ``RULES`` below; the range checks are ``yolo_ext.augment``'s own).
 - Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; ``assigner`` and a non-empty
-  ``assigner_warmup`` must each build (a base refusing a modifier, ``tal+recover``, is an error); a loss without a positive weight
-  takes ``obj_pw`` / ``cls_pos_weight`` = 1 only.
+  ``assigner_warmup`` must each build (a base refusing a modifier, ``tal+recover``, is an error); a loss without a
+  positive weight takes ``obj_pw`` / ``cls_pos_weight`` = 1 only; ``square_crop`` cannot be combined with ``rect``
+  training.
 - A key set to a non-default value that no component of this run reads (``ignore_iou`` without ``ignore``,
   ``focal_gamma`` without a focal loss, ``ohem_ratio`` without ``ohem``) gives a warning, not an error.
 - Aliases: ``label_smoothing`` (YOLOv5's name, which ultralytics drops from every cfg) means ``cls_label_smoothing``.
@@ -23,9 +28,11 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+import yaml
 from ultralytics.utils import LOGGER
 
 from ..assign import ASSIGNERS, assigner_params, build_assigner
+from ..augment import check_fill, check_range
 from ..assign.registry import DEFAULT_BASE, base_names
 from ..losses import LOSSES, NORM_MODES, get_loss
 from .defaults import ext_defaults, loss_param_defaults
@@ -51,7 +58,31 @@ RULES: dict[str, tuple[Callable, str]] = {
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "assigner_warmup_epochs": (lambda v: v >= 0, ">= 0 (epochs)"),
+    "cutout": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "cutout_holes": (lambda v: v >= 1, ">= 1"),
+    "cutout_min_visible": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+    "square_crop": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "aux_weight": (lambda v: v >= 0, ">= 0"),
     "transfer": (lambda v: v in ("full", "backbone"), "full or backbone (a backbone-only transfer of --weights)"),
+}
+
+
+def _yaml_value(v):
+    """A value given as text (``"[0.3, 2.0]"``, ``"114"``) read as YAML; anything else as it is."""
+    if isinstance(v, str):
+        try:
+            return yaml.safe_load(v)
+        except yaml.YAMLError:
+            return v
+    return v
+
+
+# key -> check(value) -> canonical value, raising ValueError that names the key (keys whose values are not one
+# scalar type: ranges [low, high], 'random' or a number)
+CHECKS: dict[str, Callable] = {
+    "cutout_scale": lambda v: list(check_range("cutout_scale", _yaml_value(v), 0.0, 1.0)),
+    "square_crop_scale": lambda v: list(check_range("square_crop_scale", _yaml_value(v), 0.0)),
+    "cutout_fill": lambda v: check_fill("cutout_fill", _yaml_value(v)),
 }
 
 # key -> (does this run read it?, which setting would make it count); assigner and loss parameters are derived
@@ -63,6 +94,9 @@ USED_WHEN: dict[str, tuple[Callable[[dict], bool], str]] = {
     "wider_conf": (lambda c: c["wider_eval"], "wider_eval=true"),
     "assigner_warmup": (lambda c: c["assigner_warmup_epochs"] > 0, "assigner_warmup_epochs > 0"),
     "assigner_warmup_epochs": (lambda c: bool(c["assigner_warmup"]), "an assigner_warmup spec"),
+    **{k: (lambda c: c["cutout"] > 0, "cutout > 0")
+       for k in ("cutout_holes", "cutout_scale", "cutout_min_visible", "cutout_fill")},
+    "square_crop_scale": (lambda c: c["square_crop"] > 0, "square_crop > 0"),
 }
 
 
@@ -87,14 +121,31 @@ def validate(cfg: dict, warn: Optional[Callable[[str], None]] = None) -> dict:
     defaults = ext_defaults()
     out = rename_aliases(cfg)
     for k in [k for k in out if k in defaults]:
-        out[k] = convert(k, out[k], defaults[k])
-        if k in RULES and not RULES[k][0](out[k]):
-            raise ConfigError(f"{k}={out[k]!r}: must be {RULES[k][1]}")
+        out[k] = checked(k, out[k], defaults[k])
     full = {**defaults, **{k: v for k, v in out.items() if k in defaults}}
     _check_components(full)
+    if full["square_crop"] > 0 and str(out.get("rect", False)).lower() == "true":
+        raise ConfigError(f"square_crop={full['square_crop']!r} needs rect=false: a square crop is imgsz x imgsz, "
+                          "rect batches have their own shapes")
     for msg in unused(full, defaults):
         warn(msg)
     return out
+
+
+def checked(key: str, value, default):
+    """One key's value converted (``CHECKS``, else the default's type) and range-checked (``RULES``), or
+    ConfigError naming the key."""
+    if key in CHECKS:
+        if value is None:
+            raise ConfigError(f"{key}: no value given; expected a value like the default {default!r}")
+        try:
+            return CHECKS[key](value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    value = convert(key, value, default)
+    if key in RULES and not RULES[key][0](value):
+        raise ConfigError(f"{key}={value!r}: must be {RULES[key][1]}")
+    return value
 
 
 def rename_aliases(cfg: dict) -> dict:
@@ -159,9 +210,9 @@ def _check_components(cfg: dict) -> None:
             cls(**{k: cfg[k] for k in cls.PARAMS})
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{e} (a parameter of assigner component {name!r})") from None
-    for key in ("assigner", "assigner_warmup"):
-        if key == "assigner_warmup" and not cfg[key]:
-            continue  # '' = no warm-up
+    for key in ("assigner", "assigner_warmup", "aux_assigner"):
+        if key in ("assigner_warmup", "aux_assigner") and not cfg[key]:
+            continue  # '' = no warm-up / the main assigner
         try:
             build_assigner(cfg[key], **{k: cfg[k] for k in assigner_params()})
         except (ValueError, TypeError) as e:
@@ -191,9 +242,10 @@ def _loss_params(cfg: dict, name: str) -> dict:
 def unused(cfg: dict, defaults: dict) -> list:
     """Warnings for keys set away from their default that nothing in this run reads."""
     names = set()
-    for spec in (cfg["assigner"], cfg["assigner_warmup"] if cfg["assigner_warmup_epochs"] > 0 else ""):
-        parts = {n.strip() for n in spec.split("+")} if spec else set()
-        if spec and not parts & set(base_names()):
+    warm = cfg["assigner_warmup"] if cfg["assigner_warmup_epochs"] > 0 else ""
+    for spec in (cfg["assigner"], warm, cfg["aux_assigner"]):  # warm-up and auxiliary-head assigners read parameters too
+        parts = {n.strip() for n in spec.split("+") if n.strip()}
+        if parts and not parts & set(base_names()):
             parts.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
         names |= parts
     losses = {cfg["obj_loss"], cfg["cls_loss"]}
