@@ -15,6 +15,7 @@ from ..ablate.report import write_report
 from ..ablate.runner import run_plan
 from ..ablate.tinydata import resolve_plan_data
 from ..config.paths import DATA
+from ..utils.locks import DirLockedError
 
 QUICK_PLAN = DATA / "ablations" / "quick.yaml"
 
@@ -65,6 +66,9 @@ def main(argv=None) -> int:
             summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
                                seed_start=a.seed_start)
             failed = summary["failed"]
+        except DirLockedError as e:  # another runner works on this --out: touch nothing
+            print(f"ablate: {e}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("\nablate: interrupted; the unfinished run will restart from scratch when the same command is rerun",
                   file=sys.stderr)
