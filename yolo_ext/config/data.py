@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from ultralytics.utils import DATASETS_DIR
 
-from ..widerface.synth import ensure_synth_dataset
+from ..widerface.synth import MIN_SIZE, ensure_synth_dataset
 from .errors import ConfigError
 from .paths import DATA
 
@@ -74,9 +74,9 @@ def _synth_args(p: Path, s: dict) -> dict:
         raise ConfigError(f"{p}: unknown synth key(s) {unknown}; valid: {', '.join(SYNTH_KEYS)}")
     out = {}
     for k, default in SYNTH_KEYS.items():
-        v = s.get(k, default)
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "seed" else 1):
-            raise ConfigError(f"{p}: synth.{k}: {v!r} must be an integer >= {0 if k == 'seed' else 1}")
+        v, lo = s.get(k, default), {"seed": 0, "size": MIN_SIZE}.get(k, 1)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ConfigError(f"{p}: synth.{k}: {v!r} must be an integer >= {lo}")
         out[{"train": "n_train", "val": "n_val"}.get(k, k)] = v
     return out
 
