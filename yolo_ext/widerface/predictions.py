@@ -189,7 +189,8 @@ def from_mapping(pred: PredMapping, gt: GroundTruth):
         if a.ndim != 2 or a.shape[1] < 5:
             raise ValueError(f"predictions for {key[0]}/{key[1]}: expected an (n, 5) array x y w h score, got shape {a.shape}")
         if not _all_valid(a[:, :5]):
-            k = int(np.flatnonzero(~(np.isfinite(a[:, :5]) & (np.abs(a[:, :5]) <= MAX_ABS)).any(1))[0])
+            ok = np.isfinite(a[:, :5]) & (np.abs(a[:, :5]) <= MAX_ABS)
+            k = int(np.flatnonzero(~ok.all(1))[0])
             raise ValueError(f"predictions for {key[0]}/{key[1]}, row {k}: {_bad_field(a[k, :5])}")
         arrays.append(a[:, :5])
         counts[i] = a.shape[0]
