@@ -9,9 +9,9 @@ asserts every target still exists with that signature, and every other upstream 
 silently skipping a patch.
 """
 
-from . import amp_check, image_open, offline_font, parse_model, strip_optimizer
+from . import amp_check, image_open, offline_font, offline_state, parse_model, strip_optimizer
 
-PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, image_open)
+PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, image_open, offline_state)
 
 
 def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None) -> None:
@@ -28,6 +28,7 @@ def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None)
     amp_check.apply()
     strip_optimizer.apply(atomic_path)
     image_open.apply()
+    offline_state.apply()
 
 
 def targets():
