@@ -1,0 +1,197 @@
+"""Verdicts on stated claims ("VFL beats QFL", "3 anchors ~ 1 anchor") from the study's runs, per schedule tier.
+
+A claims file (``data/ablations/claims.yaml``) names the tiers (a plan and its output directory each, optionally a
+``history`` of an earlier study whose runs count for the configurations it shares) and the claims: comparisons
+``row vs against`` and what the claim expects of each comparison's paired per-seed difference in hard AP (``better``,
+``worse``, ``same``, ``little``). A seed fixes the initialisation and the data order, so the per-seed difference of
+two configurations cancels what they share; the verdict rules below need every seed of the tier to have run.
+
+Values come only from each run's own files (``aggregate.aggregate``: fingerprint-checked ``done.json``, results.csv,
+wider_ap.json). A history row counts for a configuration only when the earlier plan's run has the same fingerprint
+(identical settings and data), and its cells are labelled as such.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .aggregate import DELTA_METRICS, aggregate
+from .plan import load_plan
+from .tinydata import resolve_plan_data
+
+EXPECT = ("better", "worse", "same", "little")
+RULES = ("all", "any")
+# Noise band for one comparison of 3 paired seeds, in hard AP: the first study's baseline had a seed-to-seed std of
+# 2.2 pp (docs/ablation.md), so a 2 pp mean difference is about one baseline std. `little` = at most 3 pp.
+BAND = 0.02
+LITTLE = 0.03
+
+
+class ClaimsError(ValueError):
+    """An invalid claims file; the message names the file and the claim."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    text: str
+    expect: str
+    rule: str
+    compare: tuple  # ((row, against), ...); against None = the plan's baseline
+    sizes: bool = False
+
+
+@dataclass
+class Tier:
+    """One schedule: per configuration ``{seed: {metric: value}}``, where each value came from (``source``), and
+    the run directory of every v2 run (for the size buckets and the loss-balance evidence)."""
+
+    name: str
+    plan_path: str
+    seeds: int
+    baseline: str
+    data_yaml: str
+    values: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # (row, seed) -> "run" | "history"
+    run_dirs: dict = field(default_factory=dict)  # (row, seed) -> Path
+    rows: set = field(default_factory=set)  # configurations the plan has
+
+
+def load_claims(path) -> tuple:
+    """(tiers spec list, [Claim]) from a claims YAML; ClaimsError names the file and claim on any problem."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ClaimsError(f"{path}: cannot read claims file: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("claims"), list) or not isinstance(doc.get("tiers"), list):
+        raise ClaimsError(f"{path}: expected a mapping with 'tiers' and 'claims' lists")
+    claims = []
+    for i, c in enumerate(doc["claims"]):
+        where = f"{path}: claim {c.get('id', i + 1) if isinstance(c, dict) else i + 1}"
+        if not isinstance(c, dict):
+            raise ClaimsError(f"{where}: expected a mapping")
+        unknown = set(c) - {"id", "claim", "expect", "rule", "compare", "sizes"}
+        if unknown:
+            raise ClaimsError(f"{where}: unknown key(s) {sorted(unknown)}")
+        if c.get("expect") not in EXPECT:
+            raise ClaimsError(f"{where}: expect {c.get('expect')!r} is not one of {list(EXPECT)}")
+        if c.get("rule", "all") not in RULES:
+            raise ClaimsError(f"{where}: rule {c.get('rule')!r} is not one of {list(RULES)}")
+        comp = c.get("compare")
+        if not comp or not all(isinstance(p, list) and len(p) in (1, 2) and all(isinstance(x, str) for x in p)
+                               for p in comp):
+            raise ClaimsError(f"{where}: compare must be a list of [row] or [row, against] name lists")
+        claims.append(Claim(str(c.get("id", i + 1)), str(c.get("claim", "")).strip(), c["expect"],
+                            c.get("rule", "all"), tuple((p[0], p[1] if len(p) > 1 else None) for p in comp),
+                            bool(c.get("sizes", False))))
+    for t in doc["tiers"]:
+        if not isinstance(t, dict) or not {"name", "plan", "out"} <= set(t):
+            raise ClaimsError(f"{path}: every tier needs name, plan and out; got {t!r}")
+    return doc["tiers"], claims
+
+
+def _history(hist: dict, plan, data_yaml: str, root: Path) -> dict:
+    """{row: {seed: metrics}} of an earlier study's per-run CSV, for the rows of ``plan`` whose settings are
+    identical (same fingerprint) to a row of the earlier plan."""
+    old = load_plan(root / hist["plan"])
+    old_fp = {r.name: r.fingerprint(resolve_plan_data(old.data)) for r in old.runs}
+    same = {}
+    for r in plan.runs:
+        match = [n for n, fp in old_fp.items() if fp == r.fingerprint(data_yaml)]
+        if match:
+            same[match[0]] = r.name
+    out = {}
+    with open(root / hist["runs"], newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("status") == "ok" and row["configuration"] in same:
+                out.setdefault(same[row["configuration"]], {})[int(row["seed"])] = {
+                    m: float(row[m]) for m in DELTA_METRICS}
+    return out
+
+
+def load_tier(spec: dict, root: Path, seeds: int = 3) -> Tier:
+    """Collect one tier: the plan's finished runs under ``out``, then history rows for seeds that did not run."""
+    plan = load_plan(root / spec["plan"])
+    data_yaml = resolve_plan_data(plan.data)
+    agg = aggregate(plan, root / spec["out"], seeds, data_yaml) if (root / spec["out"]).is_dir() else None
+    tier = Tier(spec["name"], spec["plan"], seeds, plan.baseline.name, data_yaml, rows={r.name for r in plan.runs})
+    for c in agg.configs if agg else []:
+        for i, s in enumerate(c.seeds_ok):
+            tier.values.setdefault(c.run.name, {})[s] = {m: c.values[m][i] for m in DELTA_METRICS}
+            tier.source[(c.run.name, s)] = "run"
+            tier.run_dirs[(c.run.name, s)] = root / spec["out"] / "runs" / f"{c.run.name}-s{s}"
+    if spec.get("history"):
+        for name, by_seed in _history(spec["history"], plan, data_yaml, root).items():
+            for s, m in by_seed.items():
+                if s < seeds and s not in tier.values.get(name, {}):
+                    tier.values.setdefault(name, {})[s] = m
+                    tier.source[(name, s)] = "history"
+    return tier
+
+
+def paired(tier: Tier, row: str, against: str, metric: str = "hard") -> list:
+    """[(seed, row - against)] over the seeds both configurations finished."""
+    a, b = tier.values.get(row, {}), tier.values.get(against, {})
+    return [(s, a[s][metric] - b[s][metric]) for s in sorted(set(a) & set(b))]
+
+
+def verdict(deltas: list, expect: str, need: int) -> str:
+    """reproduced / refuted / inconclusive for one comparison's per-seed Δ hard AP; pending below ``need`` seeds.
+
+    better: reproduced if every seed is better and the mean exceeds BAND; refuted if every seed is worse.
+    worse: the mirror image. little: every seed better and the mean at most LITTLE; refuted if every seed is worse.
+    same: |mean| <= BAND; refuted if |mean| > BAND with every seed on the same side."""
+    d = [v for _, v in deltas]
+    if len(d) < need:
+        return "pending"
+    m = sum(d) / len(d)
+    up, down = all(v > 0 for v in d), all(v < 0 for v in d)
+    if expect == "same":
+        return "reproduced" if abs(m) <= BAND else ("refuted" if up or down else "inconclusive")
+    if expect == "worse":
+        up, down, m = down, up, -m
+    if down:
+        return "refuted"
+    if expect == "little":
+        return "reproduced" if up and m <= LITTLE else "inconclusive"
+    return "reproduced" if up and m > BAND else "inconclusive"
+
+
+def combine(verdicts: list, rule: str) -> str:
+    """A claim's verdict from its comparisons' verdicts (``rule`` all / any)."""
+    if rule == "any":
+        for v in ("reproduced", "pending", "inconclusive"):
+            if v in verdicts:
+                return v
+        return "refuted"
+    if "refuted" in verdicts:
+        return "refuted"
+    for v in ("pending", "inconclusive"):
+        if v in verdicts:
+            return v
+    return "reproduced"
+
+
+_POS = re.compile(r"epoch stats: positives=([0-9.e+]+)")
+
+
+def balance_evidence(run_dir: Path) -> dict:
+    """Final epoch's weighted box:obj loss ratio and obj gain scale (results.csv) and positives (train.log)."""
+    out = {"box_obj_ratio": math.nan, "obj_gain_scale": math.nan, "positives": math.nan}
+    try:
+        with open(run_dir / "results.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        last = {k.strip(): v for k, v in rows[-1].items()}
+        for k in ("box_obj_ratio", "obj_gain_scale"):
+            out[k] = float(last.get(f"train/{k}", "nan"))
+        found = _POS.findall((run_dir / "train.log").read_text(errors="replace"))
+        out["positives"] = float(found[-1]) if found else math.nan
+    except (OSError, IndexError, ValueError):
+        pass
+    return out

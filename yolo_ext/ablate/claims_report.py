@@ -1,0 +1,146 @@
+"""``docs/claims.md``: one section per claim with its verdict per schedule tier, the paired per-seed evidence, the
+loss balance each row ended at and, for claims about small faces, AP by face height (``widerface.sizes``)."""
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+
+from ..config.data import wider_section
+from ..utils.files import atomic_write
+from ..widerface import load_ground_truth
+from ..widerface.sizes import size_buckets
+from .aggregate import mean_std
+from .claims import BAND, LITTLE, Claim, Tier, balance_evidence, combine, paired, verdict
+
+SIZE_EDGES = (8.0, 16.0, 32.0)  # the synthetic val set's hard faces: 50 < 8 px, 204 8-16, 111 16-32, 118 >= 32
+
+
+def _pp(x: float) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{round(x * 100, 1) + 0.0:+.1f}"
+
+
+def _ms(values: list, signed: bool = False) -> str:
+    m, s = mean_std(values)
+    if math.isnan(m):
+        return "n/a"
+    head = _pp(m) if signed else f"{m * 100:.1f}"
+    return head + ("" if math.isnan(s) else f" ± {s * 100:.1f}")
+
+
+def comparisons(claim: Claim, tier: Tier) -> list:
+    """[(row, against, per-seed deltas {metric: [(seed, d)]}, verdict)] of the claim's comparisons in ``tier``."""
+    out = []
+    for row, against in claim.compare:
+        against = against or tier.baseline
+        if row not in tier.rows or against not in tier.rows:
+            continue
+        d = {m: paired(tier, row, against, m) for m in ("easy", "medium", "hard")}
+        out.append((row, against, d, verdict(d["hard"], claim.expect, tier.seeds)))
+    return out
+
+
+def _claim_tier(claim: Claim, tier: Tier) -> tuple:
+    comps = comparisons(claim, tier)
+    if not comps:
+        return "not in this tier", []
+    return combine([c[3] for c in comps], claim.rule), comps
+
+
+def _sources(tier: Tier, rows) -> str:
+    hist = sorted({r for r in rows for s in range(tier.seeds) if tier.source.get((r, s)) == "history"})
+    return (f" Rows {', '.join(f'`{r}`' for r in hist)}: seeds from the first study's runs (identical settings, same "
+            "fingerprint; docs/ablation_runs.csv), so no loss balance or face-size view for them.") if hist else ""
+
+
+def _comparison_table(tier: Tier, comps: list) -> list:
+    lines = ["| comparison | seeds | Δ hard per seed | Δ easy | Δ medium | Δ hard | better in | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row, against, d, v in comps:
+        per = ", ".join(f"s{s} {_pp(x)}" for s, x in d["hard"]) or "none yet"
+        k = sum(x > 0 for _, x in d["hard"])
+        cells = [_ms([x for _, x in d[m]], signed=True) for m in ("easy", "medium", "hard")]
+        lines.append(f"| `{row}` vs `{against}` | {len(d['hard'])}/{tier.seeds} | {per} | {' | '.join(cells)} | "
+                     f"{k}/{len(d['hard'])} | {v} |")
+    return lines
+
+
+def _evidence_table(tier: Tier, rows: list) -> list:
+    lines = ["| row | hard AP | final box:obj loss ratio | final obj gain scale | positives in the last epoch |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        ev = [balance_evidence(tier.run_dirs[(r, s)]) for s in range(tier.seeds) if (r, s) in tier.run_dirs]
+        hard = [v["hard"] for v in tier.values.get(r, {}).values()]
+        cell = {k: (f"{mean_std([e[k] for e in ev])[0]:.3g}" if ev else "n/a") for k in
+                ("box_obj_ratio", "obj_gain_scale", "positives")}
+        lines.append(f"| `{r}` | {_ms(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} |")
+    return lines
+
+
+def _size_table(tier: Tier, rows: list, gt) -> list:
+    per_row = {}
+    for r in rows:
+        runs = [tier.run_dirs[(r, s)] / "wider_pred" for s in range(tier.seeds) if (r, s) in tier.run_dirs]
+        runs = [p for p in runs if p.is_dir()]
+        if runs:
+            per_row[r] = [size_buckets(p, gt, SIZE_EDGES) for p in runs]
+    if not per_row:
+        return ["(no run with kept predictions yet)"]
+    labels = [b.label for b in next(iter(per_row.values()))[0]]
+    faces = [b.faces for b in next(iter(per_row.values()))[0]]
+    lines = ["| row | seeds | " + " | ".join(f"hard AP, h {lb} px ({n} faces)" for lb, n in zip(labels, faces))
+             + " | recall, h < 8 px |", "|---|---|" + "---|" * (len(labels) + 1)]
+    for r, runs in per_row.items():
+        cells = [_ms([run[i].ap for run in runs]) for i in range(len(labels))]
+        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {_ms([run[0].recall for run in runs])} |")
+    return lines
+
+
+def claims_markdown(claims: list, tiers: list, command: str) -> str:
+    lines = ["# The practitioner's claims, measured", "",
+             "Each claim of the study this project follows, checked against paired runs of study v2 "
+             "(same seed = same initialisation and data order; Δ in percentage points of WIDER AP on the synthetic "
+             "val set). Verdicts per comparison: *reproduced* when every seed agrees with the claim by more than "
+             f"{BAND * 100:.0f} pp (`same`: |mean Δ| <= {BAND * 100:.0f} pp; `little`: better in every seed by at most "
+             f"{LITTLE * 100:.0f} pp), *refuted* when every seed contradicts it, *inconclusive* otherwise, *pending* "
+             "until every seed of the tier has run. A claim combines its comparisons (`all` or `any` of them).", "",
+             f"- Written by `{command}` on {datetime.datetime.now().isoformat(timespec='seconds')}",
+             "- Tiers: " + "; ".join(f"{t.name}: `{t.plan_path}` ({t.seeds} seeds)" for t in tiers), "",
+             "| claim | expects | " + " | ".join(t.name for t in tiers) + " |",
+             "|---|---|" + "---|" * len(tiers)]
+    results = {(c.id, t.name): _claim_tier(c, t) for c in claims for t in tiers}
+    for c in claims:
+        lines.append(f"| {c.id}. {c.text} | {c.expect} ({c.rule}) | "
+                     + " | ".join(results[(c.id, t.name)][0] for t in tiers) + " |")
+    gts = {}
+    for c in claims:
+        lines += ["", f"## Claim {c.id}", "", f"> {c.text}", ""]
+        for t in tiers:
+            v, comps = results[(c.id, t.name)]
+            lines += [f"### {t.name}: {v}", ""]
+            if not comps:
+                lines += ["No row of this claim is in this tier's plan.", ""]
+                continue
+            rows = sorted({x for row, against, _, _ in comps for x in (row, against)})
+            lines += _comparison_table(t, comps) + [""]
+            src = _sources(t, rows)
+            if src:
+                lines += [src.strip(), ""]
+            lines += ["Loss balance at the end of training (mean over the seeds that ran here):", ""]
+            lines += _evidence_table(t, rows) + [""]
+            if c.sizes:
+                gt_dir = _gt_dir(t)
+                if gt_dir not in gts:
+                    gts[gt_dir] = load_ground_truth(gt_dir)
+                lines += ["Hard AP by face height (`yolo_ext.widerface.sizes`: faces outside the bucket ignored, "
+                          "unmatched detections counted only in their own height's bucket):", ""]
+                lines += _size_table(t, rows, gts[gt_dir]) + [""]
+    return "\n".join(lines) + "\n"
+
+
+def _gt_dir(tier: Tier) -> Path:
+    return Path(wider_section(tier.data_yaml)["gt_dir"])
+
+
+def write_claims(claims: list, tiers: list, path, command: str) -> Path:
+    return atomic_write(Path(path), claims_markdown(claims, tiers, command).encode())
