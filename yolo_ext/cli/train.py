@@ -36,7 +36,9 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="", help="cuda device, i.e. 0 or 0,1,2,3 (DDP) or cpu; empty: auto")
     ap.add_argument("--workers", type=int, default=8, help="dataloader workers per process (0 on CPU)")
     add_run_dir_args(ap, "runs/train")
-    ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the given checkpoint (RUN/weights/last.pt; it must exist) or, without a path, the newest last.pt under the working directory; the run continues in the folder holding the checkpoint")
+    ap.add_argument("--resume", nargs="?", const=True, default=False,
+                    help="resume the given checkpoint (RUN/weights/last.pt; it must exist) or, without a path, the "
+                         "newest last.pt under the working directory; the run continues in the folder holding it")
     ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
     ap.add_argument("--loss", default=None, help="objectness (and class) loss by name, e.g. bce, focal, vfl; 'list' prints all "
                     "(see --set obj_loss= / cls_loss=)")

@@ -78,7 +78,7 @@ def claim_run_dir(base: dict, overrides: dict) -> tuple[dict, DirLock | None]:
 
 
 def _new_run_dir(args) -> Path:
-    """ultralytics' ``get_save_dir`` rule; without ``exist_ok`` the folder is created exclusively (retried on a race)."""
+    """ultralytics' ``get_save_dir`` rule; without ``exist_ok`` the folder is created exclusively (retried on races)."""
     for _ in range(100):
         d = get_save_dir(args)
         try:
@@ -110,5 +110,5 @@ def drop_rows_after(csv_path: Path, epochs: int) -> int:
             keep.append(line)
     if dropped:
         atomic_write(csv_path, "".join(keep))
-        LOGGER.info(f"resume: dropped {dropped} row(s) of epochs after {epochs} from {csv_path} (not in the checkpoint)")
+        LOGGER.info(f"resume: dropped {dropped} row(s) after epoch {epochs} from {csv_path} (not in the checkpoint)")
     return dropped
