@@ -222,7 +222,7 @@ def check_synth_args(n_train, n_val, seed, size) -> None:
     for name, v, lo in (("train", n_train, 1), ("val", n_val, 1), ("seed", seed, 0), ("size", size, MIN_SIZE)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             why = " (the synthetic faces keep WIDER's pixel sizes)" if name == "size" else ""
-            raise ValueError(f"synth: --{name} {v!r}: must be an integer >= {lo}{why}")
+            raise ValueError(f"--{name} {v!r}: must be an integer >= {lo}{why}")
 
 
 def synth(out, n_train: int, n_val: int, seed: int, size: int = DEFAULT_SIZE, force: bool = False) -> Path:
