@@ -9,12 +9,15 @@ asserts every target still exists with that signature, and every other upstream 
 silently skipping a patch.
 """
 
-from . import amp_check, image_open, offline_font, offline_state, parse_model, strip_optimizer
+from . import (amp_check, foreign_checkpoint, image_open, offline_font, offline_state, parse_model, strip_optimizer,
+               yolo_front_end, yolov5_filename)
 
-PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, image_open, offline_state)
+PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, foreign_checkpoint, yolov5_filename, yolo_front_end,
+           image_open, offline_state)
 
 
-def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None) -> None:
+def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None, foreign_checkpoint_reader=None,
+          front_end=None) -> None:
     """Apply every patch (safe to call any number of times; a seam whose helper is not given is left as it is).
 
     Args:
@@ -22,11 +25,18 @@ def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None)
         anchor_model_builder: ``(model_dict, ch, verbose) -> (nn.Sequential, save)``, that parser.
         atomic_path: ``(path) -> context manager`` yielding a temporary path that replaces ``path`` on success
             (``yolo_ext.utils.files.atomic_path``), for the checkpoint writes of ``strip_optimizer``.
+        foreign_checkpoint_reader: ``(claims(path) -> bool, read(path) -> ckpt dict)``: checkpoints ultralytics
+            cannot read that yolo-ext converts (YOLOv5's), for ``torch_safe_load``.
+        front_end: ``(claims(model_front_end) -> bool, task_map() -> dict)``: stock ``YOLO`` objects whose model is
+            yolo-ext's and the classes to use for them, for ``Model._smart_load``.
     """
     parse_model.apply(anchor_model_claims, anchor_model_builder)
     offline_font.apply()
     amp_check.apply()
     strip_optimizer.apply(atomic_path)
+    yolov5_filename.apply()
+    foreign_checkpoint.apply(*(foreign_checkpoint_reader or (None, None)))
+    yolo_front_end.apply(*(front_end or (None, None)))
     image_open.apply()
     offline_state.apply()
 

@@ -7,16 +7,24 @@ import inspect
 _MARK = "__yolo_ext_patched__"
 
 
+def resolve(module_name: str, attr: str):
+    """``(owner, name, current value)`` of ``module.attr``; ``attr`` may be ``Class.method`` (a function on a class)."""
+    owner = importlib.import_module(module_name)
+    *path, name = attr.split(".")
+    for p in path:
+        owner = getattr(owner, p)
+    return owner, name, owner.__dict__[name] if path else getattr(owner, name)
+
+
 def replace(module_name: str, attr: str, make):
-    """Replace ``module.attr`` by ``make(original)`` once; returns the installed function."""
-    mod = importlib.import_module(module_name)
-    cur = getattr(mod, attr)
+    """Replace ``module.attr`` (or ``module.Class.method``) by ``make(original)`` once; returns the installed function."""
+    owner, name, cur = resolve(module_name, attr)
     if getattr(cur, _MARK, False):
         return cur
     new = make(cur)
     setattr(new, _MARK, True)
     new.__wrapped_original__ = cur
-    setattr(mod, attr, new)
+    setattr(owner, name, new)
     return new
 
 
@@ -46,6 +54,6 @@ def source_contains(module_name: str, attr: str, snippet: str) -> bool:
     """True if the source of upstream ``module.attr`` (unwrapped from our patch) contains ``snippet``: the test of
     an upstream detail a patch leans on (see each module's ``RELIES_ON``)."""
 
-    obj = getattr(importlib.import_module(module_name), attr)
+    obj = resolve(module_name, attr)[2]
     obj = getattr(obj, "__wrapped_original__", obj)
     return snippet in inspect.getsource(obj)

@@ -141,3 +141,35 @@ def test_no_widerface_section_is_a_clear_error(tiny_data, run, tmp_path):
     assert wider_section(tiny_data) is None
     with pytest.raises(ValueError, match="widerface"):
         run_wider_eval(run.best, tiny_data, tmp_path)
+
+
+def test_val_cli_protocol_tta_and_flops(run, wider_yaml, tmp_path):
+    """`--wider-protocol scrfd --tta`: the preset's settings, TTA and both FLOPs conventions land in wider_ap.json
+    and are printed next to the AP table."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "val.py"), "--weights", str(run.best), "--data", str(wider_yaml), "--imgsz", "96",
+         "--device", "cpu", "--project", str(tmp_path), "--name", "p", "--wider-protocol", "scrfd", "--tta"],
+        capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    res = json.loads((tmp_path / "p" / "wider_ap.json").read_text())
+    assert (res["protocol"], res["imgsz"], res["conf"], res["iou"], res["square"], res["tta"]) == (
+        "scrfd", 640, 0.02, 0.45, True, True)
+    f = res["flops"]
+    assert f["gflops_2macs_640x640"] == pytest.approx(2 * f["gmacs_640x480"] * 640 / 480, rel=2e-3)
+    assert f"{f['gflops_2macs_640x640']:.3f} GFLOPs at 640x640" in text and "GMACs at 640x480" in text
+    gt = load_ground_truth(wider_section(wider_yaml)["gt_dir"])
+    assert {k: res[k] for k in ("easy", "medium", "hard")} == dict(evaluate(tmp_path / "p" / "wider_pred", gt))
+
+
+def test_stock_yolo_val_prints_the_wider_table(run, wider_yaml, tmp_path):
+    """After `import yolo_ext`, `YOLO("best.pt").val(data=<WIDER data>)` adds val.py's WIDER table (protocol ours)."""
+    from ultralytics import YOLO
+
+    metrics = YOLO(str(run.best)).val(data=str(wider_yaml), imgsz=96, batch=2, device="cpu", plots=False,
+                                      project=str(tmp_path), name="y")
+    res = json.loads((tmp_path / "y" / "wider_ap.json").read_text())
+    assert (res["protocol"], res["imgsz"], res["conf"], res["iou"]) == ("ours", 96, 0.01, 0.6)
+    gt = load_ground_truth(wider_section(wider_yaml)["gt_dir"])
+    assert {k: res[k] for k in ("easy", "medium", "hard")} == dict(evaluate(tmp_path / "y" / "wider_pred", gt))
+    assert dict(metrics.wider) == {k: res[k] for k in ("easy", "medium", "hard")}

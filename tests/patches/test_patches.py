@@ -1,17 +1,17 @@
 """Every patched upstream symbol still exists with the expected signature; patches are idempotent and scoped."""
 
-import importlib
 import inspect
 
 import pytest
 
 import yolo_ext_patches as patches
+from yolo_ext_patches._util import resolve
 import yolo_ext  # noqa: F401  (applies the patches)
 
 
 @pytest.mark.parametrize("module, attr, params", patches.targets(), ids=lambda x: str(x))
 def test_target_exists_with_signature(module, attr, params):
-    cur = getattr(importlib.import_module(module), attr)
+    cur = resolve(module, attr)[2]
     assert getattr(cur, "__yolo_ext_patched__", False), f"{module}.{attr} is not patched"
     original = cur.__wrapped_original__
     names = tuple(inspect.signature(original).parameters)
@@ -19,10 +19,10 @@ def test_target_exists_with_signature(module, attr, params):
 
 
 def test_apply_is_idempotent():
-    before = {(m, a): getattr(importlib.import_module(m), a) for m, a, _ in patches.targets()}
+    before = {(m, a): resolve(m, a)[2] for m, a, _ in patches.targets()}
     patches.apply()
     patches.apply()
-    after = {(m, a): getattr(importlib.import_module(m), a) for m, a, _ in patches.targets()}
+    after = {(m, a): resolve(m, a)[2] for m, a, _ in patches.targets()}
     assert before == after
     for f in after.values():  # never wraps a wrapper
         assert not getattr(f.__wrapped_original__, "__yolo_ext_patched__", False)

@@ -158,3 +158,10 @@ def test_empty_mat_file_names_the_file(tmp_path):
     (tmp_path / "wider_hard_val.mat").write_bytes(b"")
     with pytest.raises(ValueError, match=r"wider_hard_val\.mat: not a readable MATLAB \.mat file"):
         load_ground_truth(tmp_path)
+
+
+def test_cli_states_the_synth_minimum_size():
+    from yolo_ext.cli import widerface as cli_mod
+    from yolo_ext.widerface.synth import MIN_SIZE
+
+    assert cli_mod.SYNTH_MIN_SIZE == MIN_SIZE  # the light CLI keeps its own copy (no synth import for evaluate)

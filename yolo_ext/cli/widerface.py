@@ -1,4 +1,9 @@
-"""``python -m yolo_ext.widerface {evaluate,convert,synth}``: WIDER FACE command line tools."""
+"""``python -m yolo_ext.widerface {evaluate,convert,synth}``: WIDER FACE command line tools.
+
+Light on purpose: ``evaluate`` imports numpy and scipy only (matplotlib with ``--plot``), never torch or ultralytics
+(``yolo_ext/__init__.py`` skips them in a ``python -m yolo_ext.widerface`` process); ``convert`` and ``synth`` import
+what they need (PIL, yaml) when they run.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +13,8 @@ import time
 
 from ..utils.owned import OutputDirError
 from ..widerface.api import evaluate
-from ..widerface.convert import convert
-from ..widerface.plot import plot_pr
-from ..widerface.synth import MIN_SIZE, synth
+
+SYNTH_MIN_SIZE = 64  # yolo_ext.widerface.synth.MIN_SIZE (not imported here: evaluate stays light; a test checks)
 
 
 def _cmd_evaluate(a) -> int:
@@ -18,6 +22,8 @@ def _cmd_evaluate(a) -> int:
     res = evaluate(a.pred, a.gt, iou=a.iou)
     dt = time.perf_counter() - t
     if a.plot:
+        from ..widerface.plot import plot_pr  # matplotlib only with --plot
+
         print(f"PR curves saved to {plot_pr(res.pr, a.plot)}", file=sys.stderr)
     if a.json:
         print(json.dumps(dict(res)))
@@ -29,6 +35,8 @@ def _cmd_evaluate(a) -> int:
 
 
 def _cmd_convert(a) -> int:
+    from ..widerface.convert import convert  # PIL, yaml: not needed by evaluate
+
     yaml_path = convert(a.root, a.out, min_size=a.min_size, keep_invalid=a.keep_invalid,
                         splits=tuple(a.splits), copy=a.copy, force=a.force)
     print(yaml_path)
@@ -36,6 +44,8 @@ def _cmd_convert(a) -> int:
 
 
 def _cmd_synth(a) -> int:
+    from ..widerface.synth import synth  # PIL, scipy.ndimage, the LFW faces: not needed by evaluate
+
     root = synth(a.out, a.train, a.val, a.seed, size=a.size, force=a.force)
     print(root)
     return 0
@@ -77,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train", type=int, required=True, metavar="N", help="number of train images")
     s.add_argument("--val", type=int, required=True, metavar="M", help="number of val images")
     s.add_argument("--seed", type=int, default=0, help="random seed")
-    s.add_argument("--size", type=int, default=416, help=f"long side of the canvas in pixels (>= {MIN_SIZE})")
+    s.add_argument("--size", type=int, default=416, help=f"long side of the canvas in pixels (>= {SYNTH_MIN_SIZE})")
     s.add_argument("--force", action="store_true", help="replace --out if it holds a previous synth output "
                    "(never any other folder)")
     s.set_defaults(func=_cmd_synth)

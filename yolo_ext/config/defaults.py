@@ -59,6 +59,8 @@ CRITERION_DEFAULTS = {
     # WIDER FACE evaluation at the end of training (data YAMLs with a `widerface:` section)
     "wider_eval": True,  # predict WIDER val with best.pt, write wider_ap.json / wider_pr.png in the run dir
     "wider_conf": 0.01,  # confidence threshold of the WIDER predictions
+    # --weights: "full" refuses a checkpoint whose detection head (or anchors) did not load; "backbone" allows it
+    "transfer": "full",
 }
 
 # obj_norm_gain: under "mean" a positive cell of level i weighs balance_i / cells_i; under "pos" it weighs

@@ -49,6 +49,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "balance_target": (lambda v: v > 0, "> 0"),
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "transfer": (lambda v: v in ("full", "backbone"), "full or backbone (a backbone-only transfer of --weights)"),
 }
 
 # key -> (does this run read it?, which setting would make it count); assigner and loss parameters are derived

@@ -18,6 +18,7 @@ from ultralytics.utils.torch_utils import intersect_dicts
 from ..criterion import YOLOv5Criterion
 from ..nn.head import AnchorDetect
 from .validator import AnchorValidator
+from .wider_protocols import tta_predict
 
 
 class AnchorDetectionModel(DetectionModel):
@@ -36,14 +37,44 @@ class AnchorDetectionModel(DetectionModel):
     def init_criterion(self):
         return YOLOv5Criterion(self)
 
-    def load(self, weights, verbose=True):
-        """Transfer every tensor whose name and shape match (ema first). Stock ``BaseModel.load`` assumes the
-        anchor-free head layout (``cv2[i][0].conv``) and cannot be used for AnchorDetect."""
-        src = (weights.get("ema") or weights["model"]) if isinstance(weights, dict) else weights
-        csd = intersect_dicts(src.float().state_dict(), self.state_dict())
+    def load(self, weights, verbose=True, backbone_only=False) -> int:
+        """Transfer every tensor whose name and shape match (a checkpoint dict's ema first, a model or a state dict).
+
+        Stock ``BaseModel.load`` assumes the anchor-free head layout (``cv2[i][0].conv``) and cannot be used for
+        AnchorDetect. What did not load is logged by name. If the head's prediction convs or its ``anchor_px`` did not
+        load (another nc, another head layout such as YOLOv5's ``m.*``), this raises instead of leaving the head at
+        random init, unless ``backbone_only`` says that transferring the rest is the intent (``--set transfer=backbone``).
+        A YOLOv5 checkpoint is converted first (``python -m yolo_ext.convert yolov5``; ``--weights`` does it in memory).
+
+        Returns:
+            the number of tensors transferred.
+        Raises:
+            ValueError: naming the counts and the head tensors that did not load.
+        """
+        src = (weights.get("ema") or weights["model"]) if isinstance(weights, dict) and "model" in weights else weights
+        sd = src.float().state_dict() if hasattr(src, "state_dict") else {k: v.float() if v.is_floating_point() else v
+                                                                          for k, v in src.items()}
+        mine = self.state_dict()
+        csd = intersect_dicts(sd, mine)
+        missing = [k for k in mine if k not in csd]
+        head = f"model.{len(self.model) - 1}."
+        head_missing = [k for k in missing if k.startswith(head)]
+        msg = f"Transferred {len(csd)}/{len(mine)} items from pretrained weights"
+        if head_missing and not backbone_only:
+            raise ValueError(f"{msg}; the detection head did not load ({', '.join(head_missing)}): it would stay at "
+                             "random init. A YOLOv5 checkpoint: convert it (python -m yolo_ext.convert yolov5 IN OUT) "
+                             "or pass it as --weights; another nc or anchor count: a backbone-only transfer must be "
+                             "asked for (--set transfer=backbone, or load(..., backbone_only=True))")
         self.load_state_dict(csd, strict=False)
         if verbose:
-            LOGGER.info(f"Transferred {len(csd)}/{len(self.state_dict())} items from pretrained weights")
+            LOGGER.info(msg + (f"; not loaded ({len(missing)}): {', '.join(missing[:8])}"
+                               f"{' ...' if len(missing) > 8 else ''}" if missing else ""))
+        return len(csd)
+
+    def _predict_augment(self, x):
+        """``augment=True`` (predict, val): YOLOv5's test-time augmentation, see ``wider_protocols.tta_predict``
+        (the stock implementation serves the anchor-free ``Detect`` head only)."""
+        return tta_predict(self, x), None
 
     def reparameterize(self) -> int:
         """Fold multi-branch training blocks into their plain deploy form; returns how many were folded."""

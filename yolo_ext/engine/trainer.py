@@ -82,7 +82,7 @@ class AnchorTrainer(DetectionTrainer):
         model = AnchorDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
         model = self.set_model_names_for_load(model)
         if weights:
-            model.load(weights)
+            model.load(weights, backbone_only=hyp(self.args, "transfer") == "backbone")
         return model
 
     def get_validator(self):
