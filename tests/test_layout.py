@@ -25,8 +25,9 @@ LAYERS = {
     "criterion": 4, "anchors": 4,
     "engine": 5,
     "viz": 6, "ablate": 6,
-    "cli": 7,
-    "facade": 8,  # yolo_ext/__init__.py, the alias modules at the root, every __main__.py (entry points)
+    "tune": 7,  # built on the study runner (ablate)
+    "cli": 8,
+    "facade": 9,  # yolo_ext/__init__.py, the alias modules at the root, every __main__.py (entry points)
 }
 
 

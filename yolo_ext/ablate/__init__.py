@@ -4,8 +4,8 @@
     python -m yolo_ext.ablate --quick            # CI: tiny data, 1 epoch, proves the pipeline
     python -m yolo_ext.ablate --plan data/ablations/best-search.yaml --seeds 2 --seed-start 100  # held-out seeds
 
-Modules: ``plan`` (load/validate the YAML), ``runner`` (one worker process per run, resumable), ``worker`` (the
-process), ``collect`` (a run's metrics from its own files), ``aggregate`` (mean/std/delta over seeds, per-seed paired differences), ``report``
+Modules: ``plan`` (load/validate the YAML), ``runner`` (one worker process per run, resumable, retried when killed),
+``executors`` (local: ``--jobs K`` at a time), ``rayexec`` (one Ray task per run), ``worker`` (the process), ``collect`` (a run's metrics from its own files), ``aggregate`` (mean/std/delta over seeds, per-seed paired differences), ``report``
 (Markdown, CSV, bar chart), ``tinydata`` (the --quick dataset).
 """
 

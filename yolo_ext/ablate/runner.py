@@ -14,6 +14,12 @@ every configuration's compute budget and determinism identical, at the cost of r
 
 Jobs are ordered seed-major (every configuration with seed 0, then seed 1, ...) so a sweep stopped early still holds
 complete comparisons.
+
+Executors (``executors.py``: ``LocalExecutor``, K runs at a time in threads; ``rayexec.py``: ``RayExecutor``, one Ray
+task per run) only decide where and when ``run_attempts`` is called: every run is the same isolated worker process
+either way, so its numbers do not depend on the executor. A run whose process was killed by a signal (out-of-memory
+killer, a dying node) is retried from scratch ``retries`` times; each start is appended to
+``<out>/attempts/<run>-s<seed>.jsonl``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -94,6 +101,21 @@ def trainer_overrides(job: Job, data_yaml: str, device=None) -> dict:
     return ov
 
 
+# worker processes alive in this process (any thread), so that an interrupted parallel sweep can kill them all
+_LIVE: set = set()
+_LIVE_LOCK = threading.Lock()
+STOP = threading.Event()  # set when the sweep is interrupted: no retry, no new run, no marker for the killed ones
+
+
+def kill_live() -> None:
+    """Kill every worker process started by ``launch`` that is still running (Ctrl-C of a parallel sweep)."""
+    STOP.set()
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        _kill(p)
+
+
 def launch(cmd: list, log_path: Path, env: dict, cwd: Path, timeout=None, stream=False) -> int:
     """Run ``cmd``, output to ``log_path`` (and to stdout when ``stream``); returns the exit status, -9 after
     ``timeout`` seconds. The child dies with the runner: killed on any exception here (KeyboardInterrupt, SIGTERM
@@ -102,6 +124,8 @@ def launch(cmd: list, log_path: Path, env: dict, cwd: Path, timeout=None, stream
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if stream else log, stderr=subprocess.STDOUT, env=env,
                                 cwd=cwd, preexec_fn=_die_with_parent)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         timer = threading.Timer(timeout, _kill, (proc,)) if timeout else None
         try:
             if timer:
@@ -117,6 +141,8 @@ def launch(cmd: list, log_path: Path, env: dict, cwd: Path, timeout=None, stream
             proc.wait()
             raise
         finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
             if timer:
                 timer.cancel()
 
@@ -137,14 +163,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 9)
 
 
-def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -> tuple:
-    """Train one job from scratch in a worker process; returns (metrics or None, reason or None, wall seconds)."""
+def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False, env_extra=None) -> tuple:
+    """Train one job from scratch in a worker process; returns (metrics or None, reason or None, wall seconds).
+
+    ``env_extra``: variables added to the worker's environment (an executor's CPU share: ``OMP_NUM_THREADS``,
+    ``YOLO_EXT_CPUS``). ``reason`` starts with ``"killed"`` when the process died by a signal (retryable); nothing
+    is recorded for a run stopped by ``kill_live`` (it is simply incomplete, and restarts on the next sweep)."""
     if job.dir.exists():
         shutil.rmtree(job.dir)
     job.dir.mkdir(parents=True)
     ov = trainer_overrides(job, data_yaml, device)
     cfg = atomic_write(job.dir / "ablate_config.json", json.dumps(ov, indent=2, default=str))
-    env = {**os.environ, "YOLO_OFFLINE": "1",
+    env = {**os.environ, "YOLO_OFFLINE": "1", **(env_extra or {}),
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     t0 = time.time()
     rc = launch([sys.executable, "-m", "yolo_ext.ablate.worker", str(cfg)], job.dir / "train.log", env,
@@ -152,13 +182,17 @@ def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -
     wall = time.time() - t0
     metrics, reason = None, None
     if rc != 0:
-        reason = f"training exited with status {rc}" + (" (timeout)" if rc == -9 and timeout else "")
+        timed_out = bool(timeout) and rc == -9 and wall >= timeout
+        reason = ("killed by signal %d" % -rc if rc < 0 and not timed_out else f"training exited with status {rc}")
+        reason += " (timeout)" if timed_out else ""
         reason += f", see {job.dir / 'train.log'}"
     else:
         try:
             metrics = collect_run(job.dir, expects_wider(data_yaml, job.run.config))
         except RunResultError as e:
             reason = str(e)
+    if STOP.is_set() and metrics is None:
+        return None, "interrupted", wall
     record = {"run": job.run.name, "seed": job.seed, "fingerprint": job.run.fingerprint(data_yaml), "wall_s": wall,
               "returncode": rc, "finished": datetime.datetime.now().isoformat(timespec="seconds"),
               "env": _read_json(job.dir / "env.json")}
@@ -167,6 +201,50 @@ def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False) -
     else:
         atomic_write(job.dir / "failed.json", json.dumps({**record, "reason": reason}, indent=2))
     return metrics, reason, wall
+
+
+def attempts_log(job: Job) -> Path:
+    """``<out>/attempts/<run>-s<seed>.jsonl``: one line per start of the run (outside the run directory, which every
+    start wipes), so retries stay visible."""
+    return job.dir.parent.parent / "attempts" / f"{job.label}.jsonl"
+
+
+def record_attempt(job: Job, executor: str) -> int:
+    """Append this start to the job's attempts log; returns the number of starts so far (this one included)."""
+    path = attempts_log(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"start": datetime.datetime.now().isoformat(timespec="seconds"), "host": platform.node(),
+                       "pid": os.getpid(), "executor": executor})
+    with open(path, "a") as f:  # appends of one short line: no reader ever sees half of it
+        f.write(line + "\n")
+    return len(path.read_text().splitlines())
+
+
+def run_attempts(job: Job, data_yaml: str, device=None, timeout=None, stream=False, env_extra=None, retries=0,
+                 executor="local") -> tuple:
+    """``run_job``, retried from scratch up to ``retries`` times while the worker process is killed by a signal
+    (a crash with a Python error is not retried: it would fail the same way). Returns ``run_job``'s triple."""
+    for attempt in range(retries + 1):
+        record_attempt(job, executor)
+        metrics, reason, wall = run_job(job, data_yaml, device, timeout, stream, env_extra)
+        if metrics is not None or not reason.startswith("killed") or STOP.is_set():
+            break
+    return metrics, reason, wall
+
+
+class OutputDirError(OSError):
+    """The sweep's output directory cannot be created or written (here, or on a Ray node)."""
+
+
+def check_writable(out) -> None:
+    """Create ``out`` if needed and write + remove a probe file there; raises OutputDirError naming the directory."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = atomic_write(out / f".write-probe-{os.getpid()}", b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise OutputDirError(f"output directory {out} is not writable: {e.strerror or e}") from None
 
 
 def _tail(path: Path, n: int = 15) -> str:
@@ -191,40 +269,84 @@ def fmt_s(s: float) -> str:
 
 @holds_dir_lock("out", "ablation output directory")  # a second runner on the same --out stops (names this PID)
 def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=None, stream=False, log=print,
-             seed_start: int = 0) -> dict:
+             seed_start: int = 0, executor=None) -> dict:
     """Train every (configuration, seed) of ``plan`` not finished yet. ``data_yaml``: the resolved dataset YAML.
+    ``executor``: where the runs train (default ``SerialExecutor()``: one at a time in this process, as
+    ``executors.LocalExecutor(jobs=1)``).
 
     Returns ``{"launched": [labels], "skipped": [labels], "failed": {label: reason}}``; prints one progress line
-    per job (index/total, name, seed, time, elapsed, ETA).
+    per job (index/total, name, seed, time, elapsed, ETA, and the parallelism when above 1).
     """
+    executor = executor or SerialExecutor()
     jobs = make_jobs(plan, seeds, out, seed_start)
     status = {j.label: check_done(j, data_yaml) for j in jobs}
     pending = [j for j in jobs if status[j.label][0] is None]
     summary = {"launched": [], "skipped": [j.label for j in jobs if status[j.label][0] is not None], "failed": {}}
     log(f"ablate: plan '{plan.name}', {len(plan.runs)} configurations x {seeds} seeds = {len(jobs)} runs; "
         f"{len(summary['skipped'])} finished earlier, {len(pending)} to train -> {Path(out).resolve()}")
+    if pending:
+        executor.prepare(Path(out).resolve(), data_yaml, log)  # output dir writable / visible everywhere, up front
+    index = {j.label: i for i, j in enumerate(jobs, 1)}
     t_start, walls = time.time(), []
-    for i, job in enumerate(jobs, 1):
-        head = f"[{i:>{len(str(len(jobs)))}}/{len(jobs)}] {job.run.name} seed {job.seed}"
+
+    def head(job):
+        return f"[{index[job.label]:>{len(str(len(jobs)))}}/{len(jobs)}] {job.run.name} seed {job.seed}"
+
+    for job in jobs:
         if status[job.label][0] is not None:
-            log(f"{head}: finished earlier, skipped")
-            continue
+            log(f"{head(job)}: finished earlier, skipped")
+
+    def on_start(job, what="training"):
         prev = status[job.label][1]
-        log(f"{head}: training" + ("" if prev == "not run" else f" (was {prev.splitlines()[0]}; restarting)"))
         summary["launched"].append(job.label)
-        metrics, reason, wall = run_job(job, data_yaml, device, timeout, stream)
+        log(f"{head(job)}: {what}"
+            + ("" if prev == "not run" else f" (was {prev.splitlines()[0]}; restarting)"))
+
+    def on_done(job, metrics, reason, wall):
         walls.append(wall)
         left = len(pending) - len(walls)
-        eta = fmt_s(sum(walls) / len(walls) * left) if left else "0m00s"
-        tail = f"elapsed {fmt_s(time.time() - t_start)}, ETA {eta}"
+        par = executor.parallelism(left)
+        eta = fmt_s(sum(walls) / len(walls) * -(-left // max(par, 1))) if left else "0m00s"
+        tail = f"elapsed {fmt_s(time.time() - t_start)}, ETA {eta}" + (f", {par} in parallel" if par > 1 else "")
+        n = _attempts(job)
+        tries = f" (attempt {n})" if n > 1 else ""
         if metrics is None:
             summary["failed"][job.label] = reason
-            log(f"{head}: FAILED after {fmt_s(wall)}: {reason} | {tail}")
+            log(f"{head(job)}: FAILED after {fmt_s(wall)}{tries}: {reason} | {tail}")
             if (job.dir / "train.log").is_file() and not stream:
                 log(_tail(job.dir / "train.log"))
         else:
-            log(f"{head}: done in {fmt_s(wall)}: {_brief(metrics)} | {tail}")
+            log(f"{head(job)}: done in {fmt_s(wall)}{tries}: {_brief(metrics)} | {tail}")
+
+    executor.run(pending, data_yaml, device, timeout, stream, on_start, on_done)
     return summary
+
+
+class SerialExecutor:
+    """One run at a time, in order, from this thread: the default executor (``--executor local --jobs 1``)."""
+
+    name = "local"
+
+    def __init__(self, retries: int = 1):
+        self.retries = retries
+
+    def parallelism(self, left: int) -> int:
+        return 1
+
+    def prepare(self, out: Path, data_yaml: str, log=print) -> None:
+        check_writable(out)
+
+    def run(self, jobs, data_yaml, device, timeout, stream, on_start, on_done) -> None:
+        for job in jobs:
+            on_start(job)
+            on_done(job, *run_attempts(job, data_yaml, device, timeout, stream, None, self.retries, self.name))
+
+
+def _attempts(job: Job) -> int:
+    try:
+        return len(attempts_log(job).read_text().splitlines())
+    except OSError:
+        return 0
 
 
 def _brief(m: dict) -> str:

@@ -4,6 +4,9 @@ CONFIG.json holds the complete AnchorTrainer overrides (``project``, ``name``, `
 per run means a crash or out-of-memory in one configuration fails that run only, and all of its memory (host and
 GPU) is returned before the next run starts. Writes ``env.json`` (machine and library versions) into the run
 directory before training, so the report can say where every number was produced.
+
+``YOLO_EXT_CPUS=0,1`` in the environment (set by ``executors.LocalExecutor`` for parallel CPU runs) pins the process
+to those cores before any thread pool starts.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def main(argv=None) -> int:
         print("usage: python -m yolo_ext.ablate.worker CONFIG.json", file=sys.stderr)
         return 2
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    cpus = os.environ.get("YOLO_EXT_CPUS")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
     overrides = json.loads(Path(argv[0]).read_text())
     run_dir = Path(overrides["project"]) / overrides["name"]
     run_dir.mkdir(parents=True, exist_ok=True)

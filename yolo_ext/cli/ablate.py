@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 
 from ..ablate.aggregate import aggregate
+from ..ablate.executors import LocalExecutor
+from ..ablate.rayexec import RayExecutor, RayUnavailable
 from ..ablate.plan import PlanError, load_plan
 from ..ablate.report import write_report
-from ..ablate.runner import run_plan
+from ..ablate.runner import OutputDirError, run_plan
 from ..ablate.tinydata import resolve_plan_data
 from ..config.paths import DATA
 from ..utils.locks import DirLockedError
@@ -38,7 +40,40 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds (marked failed)")
     ap.add_argument("--aggregate-only", action="store_true", help="train nothing; tabulate what has finished")
     ap.add_argument("--verbose", action="store_true", help="stream each run's training output (always in train.log)")
+    ex = ap.add_argument_group("executors (where the runs train; the numbers do not depend on it)")
+    ex.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="local: this machine, --jobs runs at a time (default); ray: one Ray task per run")
+    ex.add_argument("--jobs", type=int, default=1,
+                    help="local: runs at a time, each on its own --devices entry or its own share of the CPU cores "
+                         "(default 1: one after the other)")
+    ex.add_argument("--devices", default=None, help="local: devices for the parallel runs, e.g. 0,1,2,3 (run slot i "
+                                                    "gets device i mod 4)")
+    ex.add_argument("--retries", type=int, default=1,
+                    help="restart a run from scratch this many times when its process or Ray node dies (default 1)")
+    ex.add_argument("--ray-address", default=None,
+                    help="ray: join this cluster (auto or HOST:PORT); default: start Ray on this machine")
+    ex.add_argument("--gpus-per-run", type=float, default=0.0,
+                    help="ray: GPUs per run; fractional to share a GPU (0.25: four runs per GPU), 2 or more: DDP")
+    ex.add_argument("--cpus-per-run", type=float, default=1.0, help="ray: CPUs per run (default 1)")
+    ex.add_argument("--ray-num-cpus", type=int, default=None,
+                    help="ray, without --ray-address: CPUs of the local Ray instance (default: all cores)")
+    ex.add_argument("--no-dashboard", action="store_true", help="ray: do not start the Ray dashboard")
     return ap
+
+
+def make_executor(a):
+    """The executor of the parsed flags. Raises ValueError / RayUnavailable (Ray not installed) with the fix."""
+    if a.retries < 0:
+        raise ValueError(f"--retries must be >= 0, got {a.retries}")
+    if a.executor == "ray":
+        if a.jobs != 1 or a.devices:
+            raise ValueError("--jobs / --devices are for --executor local; Ray places runs by --cpus-per-run and "
+                             "--gpus-per-run")
+        return RayExecutor(a.ray_address, a.gpus_per_run, a.cpus_per_run, a.retries, num_cpus=a.ray_num_cpus,
+                           dashboard=False if a.no_dashboard else None)
+    if a.ray_address or a.gpus_per_run or a.ray_num_cpus:
+        raise ValueError("--ray-address / --gpus-per-run / --ray-num-cpus need --executor ray")
+    return LocalExecutor(a.jobs, a.devices, a.retries)
 
 
 def main(argv=None) -> int:
@@ -58,19 +93,25 @@ def main(argv=None) -> int:
     if a.seed_start < 0:
         parser().error("--seed-start must be >= 0")
     out = Path(a.out or Path("runs") / "ablate" / plan.name).resolve()
+    try:
+        executor = make_executor(a)
+    except (ValueError, RayUnavailable) as e:
+        print(f"ablate: {e}", file=sys.stderr)
+        return 2
     data_yaml = resolve_plan_data(plan.data)
     failed = {}
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops the sweep like Ctrl-C (workers killed)
     if not a.aggregate_only:
         try:
             summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
-                               seed_start=a.seed_start)
+                               seed_start=a.seed_start, executor=executor)
             failed = summary["failed"]
-        except DirLockedError as e:  # another runner works on this --out: touch nothing
+        except (OutputDirError, RayUnavailable, DirLockedError) as e:  # output dir not writable / not shared /
+            # in use by another runner (touch nothing), cluster not reachable
             print(f"ablate: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("\nablate: interrupted; the unfinished run will restart from scratch when the same command is rerun",
+            print("\nablate: interrupted; unfinished runs restart from scratch when the same command is rerun",
                   file=sys.stderr)
             return 130
     command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
