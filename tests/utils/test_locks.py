@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from yolo_ext.utils.locks import LOCK_NAME, DirLock, DirLockedError, holds_dir_lock, lock_dir
+from yolo_ext.utils.locks import LOCK_NAME, DirLock, DirLockedError, DirNotWritableError, holds_dir_lock, lock_dir
 
 from helpers import hold_in_child
 
@@ -107,3 +107,9 @@ def test_decorator_holds_the_lock_for_the_call(tmp_path):
 
     assert sweep("p", tmp_path, seeds=3) == 3 and seen == [os.getpid()]
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_unwritable_directory_is_named(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DirNotWritableError, match=r"ablation output directory .*file/out is not writable"):
+        DirLock(tmp_path / "file" / "out", "ablation output directory")

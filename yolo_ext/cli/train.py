@@ -14,7 +14,7 @@ from ..config.paths import DATA, resolve_model_cfg
 from ..config.validate import validate
 from ..losses import describe_losses
 from ..engine.trainer import AnchorTrainer
-from ..utils.locks import DirLockedError
+from ..utils.locks import DirLockError
 from .common import add_run_dir_args, fail, run_dir_overrides
 
 DEFAULT_HYP = DATA / "hyps" / "hyp.scratch-low.yaml"
@@ -97,7 +97,7 @@ def train_main(argv=None):
     try:
         overrides = train_overrides(a)
         trainer = AnchorTrainer(overrides=overrides)
-    except (ConfigError, FileNotFoundError, SyntaxError, DirLockedError) as e:  # SyntaxError: ultralytics' unknown key
+    except (ConfigError, FileNotFoundError, SyntaxError, DirLockError) as e:  # SyntaxError: ultralytics' unknown key
         fail("train.py", e)
     trainer.train()
     return trainer

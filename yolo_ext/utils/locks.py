@@ -32,8 +32,16 @@ from typing import Iterator
 LOCK_NAME = ".yolo_ext.lock"
 
 
-class DirLockedError(RuntimeError):
+class DirLockError(RuntimeError):
+    """The directory cannot be locked: :class:`DirLockedError` (in use) or :class:`DirNotWritableError`."""
+
+
+class DirLockedError(DirLockError):
     """The directory is locked by another live process (the message names its PID, host and start time)."""
+
+
+class DirNotWritableError(DirLockError):
+    """The directory cannot be created or written (the message names it and the reason)."""
 
 
 def _holder_info() -> dict:
@@ -128,7 +136,13 @@ class DirLock:
             tmp.unlink(missing_ok=True)
 
     def _acquire(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._acquire_in_dir()
+        except OSError as e:
+            raise DirNotWritableError(f"{self.what} {self.dir} is not writable: {e.strerror or e}") from None
+
+    def _acquire_in_dir(self) -> None:
         for _ in range(5):
             if self._try_create():
                 self._held = True
