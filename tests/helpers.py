@@ -82,6 +82,20 @@ def overfit(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, train_on=None, **ov
     return model, batch, history
 
 
+@torch.no_grad()
+def randomise_bn(model, seed=0):
+    """Non-trivial BatchNorm statistics and affine parameters everywhere (RepVGG tools/verify.py style)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.copy_(torch.randn(n, generator=g) * 0.2)
+    return model
+
+
 def overfit_losses(cfg="yolov5n-1a.yaml", steps=12, imgsz=64, nc=1, **overrides):
     """Total loss per step while overfitting one batch (see ``overfit``)."""
     return [h["total"] for h in overfit(cfg, steps, imgsz, nc, None, **overrides)[2]]

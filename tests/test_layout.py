@@ -19,7 +19,7 @@ PKG = ROOT / "yolo_ext"
 # Rooms from the bottom up: a module may import its own room and rooms of a strictly lower layer only.
 LAYERS = {
     "utils": 0, "ops": 0,
-    "widerface": 1, "nn": 1, "losses": 1,
+    "widerface": 1, "nn": 1, "losses": 1, "augment": 1,
     "assign": 2,
     "config": 3,
     "criterion": 4, "anchors": 4,

@@ -38,6 +38,28 @@ from helpers import ROOT
     ({"balance_target": 0}, ["balance_target=0.0", "> 0"]),
     ({"gr": 1.5}, ["gr=1.5", "[0, 1]"]),
     ({"autobalance": True, "obj_loss": "focal"}, ["autobalance", "obj_norm=mean"]),
+    # training-time tricks: probabilities, ranges, counts, the auxiliary head
+    ({"cutout": 1.5}, ["cutout=1.5", "[0, 1]"]),
+    ({"cutout": -0.1}, ["cutout=-0.1", "[0, 1]"]),
+    ({"square_crop": 2}, ["square_crop=2.0", "[0, 1]"]),
+    ({"cutout_min_visible": 1.2}, ["cutout_min_visible=1.2", "[0, 1]"]),
+    ({"cutout_holes": 0}, ["cutout_holes=0", ">= 1"]),
+    ({"cutout_holes": 2.5}, ["cutout_holes=2.5", "integer"]),
+    ({"cutout_scale": [0.5, 0.1]}, ["cutout_scale=[0.5, 0.1]", "empty range"]),
+    ({"cutout_scale": [0.1, 1.5]}, ["cutout_scale", "(0, 1]"]),
+    ({"cutout_scale": [0.0, 0.1]}, ["cutout_scale", "(0, 1]"]),
+    ({"cutout_scale": 0.3}, ["cutout_scale=0.3", "[low, high]"]),
+    ({"square_crop_scale": [2.0, 0.3]}, ["square_crop_scale=[2.0, 0.3]", "empty range"]),
+    ({"square_crop_scale": []}, ["square_crop_scale=[]", "[low, high]"]),
+    ({"square_crop_scale": [0.3, 2.0, 3.0]}, ["square_crop_scale", "[low, high]"]),
+    ({"square_crop_scale": [-1, 2]}, ["square_crop_scale", "(0, inf)"]),
+    ({"square_crop_scale": None}, ["square_crop_scale: no value given"]),
+    ({"cutout_fill": 300}, ["cutout_fill=300", "random"]),
+    ({"cutout_fill": "blue"}, ["cutout_fill='blue'", "random"]),
+    ({"aux_weight": -0.5}, ["aux_weight=-0.5", ">= 0"]),
+    ({"aux_head": "maybe"}, ["aux_head='maybe'", "true or false"]),
+    ({"aux_assigner": "radiuss"}, ["aux_assigner='radiuss'", "radius"]),
+    ({"square_crop": 0.5, "rect": True}, ["square_crop=0.5", "rect=false"]),
     ({"assigner": "yolov5+radius"}, ["yolov5+radius", "base"]),
 ])
 def test_bad_values_are_named(cfg, words):
@@ -55,6 +77,14 @@ def test_values_are_converted_to_their_canonical_types():
     assert type(out["ohem_min_neg"]) is int and type(out["obj"]) is float
 
 
+def test_trick_values_are_converted():
+    out = validate({"cutout_scale": "[0.05, 0.1]", "square_crop_scale": (1, 2), "cutout_fill": "114", "cutout": 1,
+                    "aux_weight": "0.5", "aux_assigner": " radius "}, warn=lambda m: None)
+    assert out == {"cutout_scale": [0.05, 0.1], "square_crop_scale": [1.0, 2.0], "cutout_fill": 114, "cutout": 1.0,
+                   "aux_weight": 0.5, "aux_assigner": "radius"}
+    assert validate({"cutout_fill": "random"})["cutout_fill"] == "random"
+
+
 def test_every_default_is_valid_and_unchanged():
     d = ext_defaults()
     assert validate(dict(d), warn=pytest.fail) == d
@@ -66,6 +96,8 @@ def test_every_default_is_valid_and_unchanged():
     ({"focal_gamma": 2.0}, "focal_gamma=2.0 has no effect: neither obj_loss nor cls_loss is 'focal'"),
     ({"ohem_ratio": 2.0}, "ohem_ratio=2.0 has no effect without ohem=true"),
     ({"balance_target": 0.3}, "balance_target=0.3 has no effect without adapt_obj_gain=true"),
+    ({"cutout_holes": 5}, "cutout_holes=5 has no effect without cutout > 0"),
+    ({"square_crop_scale": [0.5, 1.0]}, "square_crop_scale=[0.5, 1.0] has no effect without square_crop > 0"),
 ])
 def test_parameters_no_component_reads_warn(cfg, needle):
     got = []
@@ -101,7 +133,8 @@ def test_trainer_args_are_validated_and_converted_together():
 
 def test_trainer_fails_before_any_dataset_is_read(tmp_path):
     missing = tmp_path / "never-read.yaml"  # would raise a dataset error if the trainer got that far
-    for bad in ({"obj": "abc"}, {"ohem": "maybe"}, {"obj_norm": "foo"}):
+    for bad in ({"obj": "abc"}, {"ohem": "maybe"}, {"obj_norm": "foo"}, {"cutout": 1.5}, {"aux_weight": -1},
+                {"square_crop_scale": [2, 1]}):
         with pytest.raises(ConfigError):
             AnchorTrainer(overrides={"model": "yolov5n-1a.yaml", "data": str(missing), **bad})
 
@@ -118,6 +151,8 @@ def test_label_smoothing_reaches_the_trainer_args(tiny_data, tmp_path):
     (["--loss", "focall"], "obj_loss='focall'"),
     (["--set", "anchor_t="], "anchor_t: no value given"),
     (["--set", "anchor_t=[1,"], "not a valid YAML value"),
+    (["--set", "aux_weight=-1"], "aux_weight=-1.0: must be >= 0"),
+    (["--set", "square_crop=0.5", "square_crop_scale=[2,0.3]"], "square_crop_scale=[2, 0.3]: empty range"),
 ])
 def test_train_cli_rejects_bad_settings_before_the_data(tmp_path, argv, needle):
     r = subprocess.run([sys.executable, "train.py", "--data", str(tmp_path / "none.yaml"), *argv],

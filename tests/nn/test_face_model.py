@@ -14,7 +14,7 @@ from yolo_ext.nn import MODULES, AnchorDetect, ConvReLU, RepConvReLU
 from yolo_ext.config.paths import resolve_model_cfg
 from yolo_ext.config.defaults import ext_defaults
 
-from helpers import overfit_losses
+from helpers import overfit_losses, randomise_bn
 
 FACE = ("face-vgg-fpn.yaml", "face-vgg-fpn-rep.yaml", "face-vgg-fpn-3a.yaml")
 
@@ -22,20 +22,6 @@ FACE = ("face-vgg-fpn.yaml", "face-vgg-fpn-rep.yaml", "face-vgg-fpn-3a.yaml")
 def build(cfg, nc=1):
     torch.manual_seed(0)
     return AnchorDetectionModel(str(resolve_model_cfg(cfg)), nc=nc, verbose=False)
-
-
-@torch.no_grad()
-def randomise_bn(model, seed=0):
-    """Non-trivial BatchNorm statistics and affine parameters everywhere (RepVGG tools/verify.py style)."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
-            m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.copy_(torch.randn(n, generator=g) * 0.2)
-    return model
 
 
 def eval_out(model, x):

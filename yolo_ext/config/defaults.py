@@ -9,6 +9,7 @@ for users to copy; a test keeps the two in step.
 
 from __future__ import annotations
 
+from copy import deepcopy
 from types import SimpleNamespace
 
 from ultralytics.cfg import cfg2dict
@@ -63,6 +64,21 @@ CRITERION_DEFAULTS = {
     "transfer": "full",
 }
 
+# Training-time tricks that leave the deploy graph alone (yolo_ext.augment; the auxiliary head: nn/head.py and
+# criterion/aux.py)
+TRICK_DEFAULTS = {
+    "cutout": 0.0,  # probability of cutout / random erasing per training image (0 = off)
+    "cutout_holes": 3,  # holes per image
+    "cutout_scale": [0.02, 0.2],  # each hole's area as a fraction of the image area: [low, high]
+    "cutout_min_visible": 0.4,  # a box whose visible fraction falls below this is dropped from the labels (YOLOv5: 0.4)
+    "cutout_fill": "random",  # 'random' (a colour per hole, YOLOv5) or a grey value 0..255 (114 = ultralytics' pad)
+    "square_crop": 0.0,  # probability of a SCRFD square crop instead of the mosaic/affine path (0 = off)
+    "square_crop_scale": [0.3, 2.0],  # the square's side as a fraction of the image's short side: [low, high]
+    "aux_head": False,  # add the training-only auxiliary anchor head (also: `aux_head: true` in the model YAML)
+    "aux_weight": 0.25,  # weight of the auxiliary head's loss in the total (YOLOv7: 0.25)
+    "aux_assigner": "",  # the auxiliary head's assigner spec; '' = the main assigner
+}
+
 # obj_norm_gain: under "mean" a positive cell of level i weighs balance_i / cells_i; under "pos" it weighs
 # 1 / positives. Measured on the built-in synthetic WIDER set (yolov5n-1a, 416 px, batch 16, yolov5 assigner, 5 batches:
 # `python bench/measure_obj_norm_gain.py`), sum_i(balance_i * pos_i / cells_i) = 0.021-0.036, mean 0.030: with
@@ -78,7 +94,7 @@ def loss_param_defaults() -> dict:
 
 def ext_defaults() -> dict:
     """Every extension key with its default (assigner and loss parameters included)."""
-    return {**CRITERION_DEFAULTS, **loss_param_defaults(), **assigner_params()}
+    return deepcopy({**CRITERION_DEFAULTS, **TRICK_DEFAULTS, **loss_param_defaults(), **assigner_params()})
 
 
 def trainer_base_cfg(cfg) -> dict:

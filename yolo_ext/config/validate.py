@@ -10,8 +10,12 @@ when an ablation plan is loaded. It returns a copy with every extension value in
 - Ranges: the assigner's parameters are checked by building the assigner (each component checks its own); the loss
   parameters by building the loss functions; the criterion's, the loss balance's and the WIDER evaluation's keys by
   ``RULES`` below.
+- The training-time tricks: probabilities (``cutout``, ``square_crop``, ``cutout_min_visible``) in [0, 1], scale
+  ranges ``[low, high]`` non-empty (``cutout_scale`` within (0, 1], ``square_crop_scale`` above 0), ``cutout_holes``
+  >= 1, ``cutout_fill`` ``random`` or a grey value 0..255, ``aux_weight`` >= 0, ``aux_assigner`` empty or a valid
+  assigner spec (``CHECKS`` and ``RULES`` below; the range checks are ``yolo_ext.augment``'s own).
 - Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; a loss without a positive weight
-  takes ``obj_pw`` / ``cls_pos_weight`` = 1 only.
+  takes ``obj_pw`` / ``cls_pos_weight`` = 1 only; ``square_crop`` cannot be combined with ``rect`` training.
 - A key set to a non-default value that no component of this run reads (``ignore_iou`` without ``ignore``,
   ``focal_gamma`` without a focal loss, ``ohem_ratio`` without ``ohem``) gives a warning, not an error.
 - Aliases: ``label_smoothing`` (YOLOv5's name, which ultralytics drops from every cfg) means ``cls_label_smoothing``.
@@ -22,9 +26,11 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional
 
+import yaml
 from ultralytics.utils import LOGGER
 
 from ..assign import ASSIGNERS, assigner_params, build_assigner
+from ..augment import check_fill, check_range
 from ..assign.registry import DEFAULT_BASE, base_names
 from ..losses import LOSSES, NORM_MODES, get_loss
 from .defaults import ext_defaults, loss_param_defaults
@@ -49,7 +55,31 @@ RULES: dict[str, tuple[Callable, str]] = {
     "balance_target": (lambda v: v > 0, "> 0"),
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "cutout": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "cutout_holes": (lambda v: v >= 1, ">= 1"),
+    "cutout_min_visible": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+    "square_crop": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
+    "aux_weight": (lambda v: v >= 0, ">= 0"),
     "transfer": (lambda v: v in ("full", "backbone"), "full or backbone (a backbone-only transfer of --weights)"),
+}
+
+
+def _yaml_value(v):
+    """A value given as text (``"[0.3, 2.0]"``, ``"114"``) read as YAML; anything else as it is."""
+    if isinstance(v, str):
+        try:
+            return yaml.safe_load(v)
+        except yaml.YAMLError:
+            return v
+    return v
+
+
+# key -> check(value) -> canonical value, raising ValueError that names the key (keys whose values are not one
+# scalar type: ranges [low, high], 'random' or a number)
+CHECKS: dict[str, Callable] = {
+    "cutout_scale": lambda v: list(check_range("cutout_scale", _yaml_value(v), 0.0, 1.0)),
+    "square_crop_scale": lambda v: list(check_range("square_crop_scale", _yaml_value(v), 0.0)),
+    "cutout_fill": lambda v: check_fill("cutout_fill", _yaml_value(v)),
 }
 
 # key -> (does this run read it?, which setting would make it count); assigner and loss parameters are derived
@@ -59,6 +89,9 @@ USED_WHEN: dict[str, tuple[Callable[[dict], bool], str]] = {
     "balance_target": (lambda c: c["adapt_obj_gain"], "adapt_obj_gain=true"),
     "obj_norm_gain": (lambda c: resolved_norm(c, "obj") != "mean", "an obj_norm other than mean"),
     "wider_conf": (lambda c: c["wider_eval"], "wider_eval=true"),
+    **{k: (lambda c: c["cutout"] > 0, "cutout > 0")
+       for k in ("cutout_holes", "cutout_scale", "cutout_min_visible", "cutout_fill")},
+    "square_crop_scale": (lambda c: c["square_crop"] > 0, "square_crop > 0"),
 }
 
 
@@ -83,14 +116,31 @@ def validate(cfg: dict, warn: Optional[Callable[[str], None]] = None) -> dict:
     defaults = ext_defaults()
     out = rename_aliases(cfg)
     for k in [k for k in out if k in defaults]:
-        out[k] = convert(k, out[k], defaults[k])
-        if k in RULES and not RULES[k][0](out[k]):
-            raise ConfigError(f"{k}={out[k]!r}: must be {RULES[k][1]}")
+        out[k] = checked(k, out[k], defaults[k])
     full = {**defaults, **{k: v for k, v in out.items() if k in defaults}}
     _check_components(full)
+    if full["square_crop"] > 0 and str(out.get("rect", False)).lower() == "true":
+        raise ConfigError(f"square_crop={full['square_crop']!r} needs rect=false: a square crop is imgsz x imgsz, "
+                          "rect batches have their own shapes")
     for msg in unused(full, defaults):
         warn(msg)
     return out
+
+
+def checked(key: str, value, default):
+    """One key's value converted (``CHECKS``, else the default's type) and range-checked (``RULES``), or
+    ConfigError naming the key."""
+    if key in CHECKS:
+        if value is None:
+            raise ConfigError(f"{key}: no value given; expected a value like the default {default!r}")
+        try:
+            return CHECKS[key](value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    value = convert(key, value, default)
+    if key in RULES and not RULES[key][0](value):
+        raise ConfigError(f"{key}={value!r}: must be {RULES[key][1]}")
+    return value
 
 
 def rename_aliases(cfg: dict) -> dict:
@@ -155,10 +205,13 @@ def _check_components(cfg: dict) -> None:
             cls(**{k: cfg[k] for k in cls.PARAMS})
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{e} (a parameter of assigner component {name!r})") from None
-    try:
-        build_assigner(cfg["assigner"], **{k: cfg[k] for k in assigner_params()})
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"assigner={cfg['assigner']!r}: {e}") from None
+    for key in ("assigner", "aux_assigner"):
+        if key == "aux_assigner" and not cfg[key]:
+            continue  # '' = the main assigner
+        try:
+            build_assigner(cfg[key], **{k: cfg[k] for k in assigner_params()})
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{key}={cfg[key]!r}: {e}") from None
     for name in LOSSES:
         for param, value in _loss_params(cfg, name).items():
             try:
@@ -183,9 +236,12 @@ def _loss_params(cfg: dict, name: str) -> dict:
 
 def unused(cfg: dict, defaults: dict) -> list:
     """Warnings for keys set away from their default that nothing in this run reads."""
-    names = {n.strip() for n in cfg["assigner"].split("+")}
-    if not names & set(base_names()):
-        names.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
+    names = set()
+    for spec in (cfg["assigner"], cfg["aux_assigner"]):  # the auxiliary head's assigner reads parameters too
+        parts = {n.strip() for n in spec.split("+") if n.strip()}
+        if parts and not parts & set(base_names()):
+            parts.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base
+        names |= parts
     losses = {cfg["obj_loss"], cfg["cls_loss"]}
     msgs = []
     for k, default in defaults.items():

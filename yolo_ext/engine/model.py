@@ -2,8 +2,8 @@
 
 ``AnchorDetectionModel`` is an ultralytics ``DetectionModel`` whose head is ``AnchorDetect``: strides and bias init
 come from the stock constructor (it runs for any ``Detect`` subclass), the loss is our YOLOv5 criterion, and
-``fuse()`` first folds re-parameterisable training blocks (any module with ``reparameterize()``) so the stock
-Conv+BN fusion and every exporter see the plain deploy graph.
+``fuse()`` first drops the training-only auxiliary head and folds re-parameterisable training blocks (any module
+with ``reparameterize()``) so the stock Conv+BN fusion and every exporter see the plain deploy graph.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import LOGGER
 from ultralytics.utils.torch_utils import intersect_dicts
 
-from ..criterion import YOLOv5Criterion
+from ..criterion import AuxCriterion, YOLOv5Criterion
 from ..nn.head import AnchorDetect
 from .validator import AnchorValidator
 from .wider_protocols import tta_predict
@@ -29,13 +29,24 @@ class AnchorDetectionModel(DetectionModel):
         if not isinstance(self.model[-1], AnchorDetect):
             raise ValueError(f"{self.yaml.get('yaml_file', cfg)}: AnchorDetectionModel needs an AnchorDetect head")
         self.model[-1].check_anchor_order()
+        aux = self.yaml.get("aux_head", False)  # `aux_head: true` in the model YAML (or the trainer's aux_head key)
+        if not isinstance(aux, bool):
+            raise ValueError(f"{self.yaml.get('yaml_file', cfg)}: aux_head must be true or false, got {aux!r}")
+        if aux:
+            self.add_aux_head()
 
     @property
     def head(self) -> AnchorDetect:
         return self.model[-1]
 
+    def add_aux_head(self) -> bool:
+        """Add the training-only auxiliary head (``AnchorDetect.add_aux``); True if added. ``fuse()`` drops it."""
+        self.criterion = None  # rebuilt with the auxiliary loss on the next loss() call
+        return self.head.add_aux()
+
     def init_criterion(self):
-        return YOLOv5Criterion(self)
+        """YOLOv5 criterion; with an auxiliary head, wrapped so the total adds ``aux_weight`` x its loss."""
+        return AuxCriterion(self) if self.head.has_aux else YOLOv5Criterion(self)
 
     def load(self, weights, verbose=True, backbone_only=False) -> int:
         """Transfer every tensor whose name and shape match (a checkpoint dict's ema first, a model or a state dict).
@@ -58,7 +69,8 @@ class AnchorDetectionModel(DetectionModel):
         csd = intersect_dicts(sd, mine)
         missing = [k for k in mine if k not in csd]
         head = f"model.{len(self.model) - 1}."
-        head_missing = [k for k in missing if k.startswith(head)]
+        # the training-only auxiliary head (model.N.aux.*) may start from scratch: only the lead head must load
+        head_missing = [k for k in missing if k.startswith(head) and not k.startswith(f"{head}aux.")]
         msg = f"Transferred {len(csd)}/{len(mine)} items from pretrained weights"
         if head_missing and not backbone_only:
             raise ValueError(f"{msg}; the detection head did not load ({', '.join(head_missing)}): it would stay at "
@@ -85,7 +97,9 @@ class AnchorDetectionModel(DetectionModel):
         return n
 
     def fuse(self, verbose=True, imgsz=640):
-        """Re-parameterise training blocks, then the stock Conv+BN fusion."""
+        """Drop the auxiliary head, re-parameterise training blocks, then the stock Conv+BN fusion."""
+        if self.head.drop_aux():
+            self.criterion = None
         self.reparameterize()
         return super().fuse(verbose=verbose, imgsz=imgsz)
 

@@ -12,6 +12,7 @@ from copy import copy
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, RANK
 
+from ..augment import CutoutConfig, SquareCropConfig, Tricks, attach
 from ..config.data import check_local_inputs, wider_section
 from ..config.defaults import hyp, trainer_base_cfg
 from ..config.validate import validate_trainer_args
@@ -26,7 +27,7 @@ class AnchorTrainer(DetectionTrainer):
     """Train an ``AnchorDetectionModel`` with YOLOv5 defaults and the extension hyperparameters.
 
     Example:
-        >>> AnchorTrainer(overrides={"model": "models/yolov5n.yaml", "data": "coco8.yaml", "assigner": "radius"}).train()
+        >>> AnchorTrainer(overrides={"model": "models/yolov5n.yaml", "data": "synth", "assigner": "radius"}).train()
     """
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
@@ -80,13 +81,22 @@ class AnchorTrainer(DetectionTrainer):
 
     def get_model(self, cfg=None, weights=None, verbose=True):
         model = AnchorDetectionModel(cfg, nc=self.data["nc"], ch=self.data["channels"], verbose=verbose and RANK == -1)
+        if hyp(self.args, "aux_head"):
+            model.add_aux_head()  # before load(): a checkpoint's auxiliary head (if it has one) is transferred too
         model = self.set_model_names_for_load(model)
         if weights:
             model.load(weights, backbone_only=hyp(self.args, "transfer") == "backbone")
         return model
 
+    def build_dataset(self, img_path, mode="train", batch=None):
+        """The stock dataset; a training one gets the run's cutout / square crop (``yolo_ext.augment.attach``)."""
+        dataset = super().build_dataset(img_path, mode, batch)
+        return attach(dataset, run_tricks(self.args)) if mode == "train" else dataset
+
     def get_validator(self):
-        self.loss_names = self.loss_names or ("box_loss", "obj_loss", "cls_loss")
+        model = getattr(self.model, "module", self.model)
+        self.loss_names = self.loss_names or ("box_loss", "obj_loss", "cls_loss") + (
+            ("aux_loss",) if model.head.has_aux else ())
         return AnchorValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args), _callbacks=self.callbacks)
 
     def save_metrics(self, metrics):
@@ -112,4 +122,14 @@ class AnchorTrainer(DetectionTrainer):
         return saved
 
 
-__all__ = ["AnchorTrainer"]
+def run_tricks(args) -> Tricks:
+    """The augmentation settings of a run (trainer args, validated by the constructor) as ``yolo_ext.augment``
+    configs."""
+    cutout = CutoutConfig(p=hyp(args, "cutout"), holes=hyp(args, "cutout_holes"),
+                          scale=tuple(hyp(args, "cutout_scale")), min_visible=hyp(args, "cutout_min_visible"),
+                          fill=hyp(args, "cutout_fill"))
+    square = SquareCropConfig(p=hyp(args, "square_crop"), scale=tuple(hyp(args, "square_crop_scale")))
+    return Tricks(cutout=cutout, square_crop=square)
+
+
+__all__ = ["AnchorTrainer", "run_tricks"]

@@ -7,6 +7,12 @@ feature maps) and ``"preds"`` (per level raw maps ``(bs, na, ny, nx, 5 + nc)``);
 export mode returns ``y`` alone, where ``y`` is ``(bs, 4 + nc, N)``: boxes xywh (or xyxy when the exporter sets
 ``xyxy``) in input pixels, and class scores ``sigmoid(obj) * sigmoid(cls)``. So the stock NMS, validator,
 predictor and exporters work unchanged.
+
+Training-only auxiliary head (``add_aux()``): a second set of 1x1 prediction convs on the same feature levels, with
+the same anchors and decoding, trained with its own loss weight and, optionally, its own (more generous) assigner
+(YOLOv7's auxiliary head, Wang et al. 2022, on the lead head's features). Its raw maps ride along as ``"aux"`` in the
+training and eval outputs (so training and validation losses include it), never in export mode; ``drop_aux()``
+(called by ``fuse()``) deletes it, leaving exactly the plain head's parameters.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ class AnchorDetect(Detect):
         self.cv2 = nn.ModuleList(nn.Conv2d(c, self.na * self.no, 1) for c in ch)
         self.cv3 = None
         self.dfl = nn.Identity()
+        self.aux = None  # training-only auxiliary convs (add_aux / drop_aux)
         self._grid_cache = None
 
     # ultralytics Detect API ------------------------------------------------------------------------------------
@@ -81,18 +88,44 @@ class AnchorDetect(Detect):
             LOGGER.warning("AnchorDetect has no one-to-one (NMS-free) branch; keeping NMS outputs.")
 
     def fuse(self):
-        """Nothing to drop: the anchor head has a single branch."""
+        """Drop the training-only auxiliary head, if any (the lead head has a single branch)."""
+        self.drop_aux()
 
-    def raw_maps(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Per level raw predictions (bs, na, ny, nx, 5 + nc) (logits)."""
+    # training-only auxiliary head ----------------------------------------------------------------------------
+    @property
+    def has_aux(self) -> bool:
+        return getattr(self, "aux", None) is not None  # checkpoints pickled before the attribute existed lack it
+
+    def add_aux(self) -> bool:
+        """Add the auxiliary 1x1 convs (one per level, like ``cv2``; YOLOv5 prior biases once strides are known).
+        Returns True if added, False if already there."""
+        if self.has_aux:
+            return False
+        p = self.cv2[0].weight
+        self.aux = nn.ModuleList(nn.Conv2d(c.in_channels, self.na * self.no, 1) for c in self.cv2).to(p.device, p.dtype)
+        if bool((self.stride > 0).all()):
+            self._prior_biases(self.aux)
+        return True
+
+    def drop_aux(self) -> bool:
+        """Delete the auxiliary head; True if there was one."""
+        had = self.has_aux
+        self.aux = None
+        return had
+
+    def raw_maps(self, x: list[torch.Tensor], convs=None) -> list[torch.Tensor]:
+        """Per level raw predictions (bs, na, ny, nx, 5 + nc) (logits) of ``convs`` (default: the lead head)."""
+        convs = self.cv2 if convs is None else convs
         out = []
         for i, xi in enumerate(x):
             bs, _, ny, nx = xi.shape
-            out.append(self.cv2[i](xi).view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous())
+            out.append(convs[i](xi).view(bs, self.na, self.no, ny, nx).permute(0, 1, 3, 4, 2).contiguous())
         return out
 
     def forward(self, x: list[torch.Tensor]):
         preds = {"feats": x, "preds": self.raw_maps(x)}
+        if self.has_aux and not self.export:
+            preds["aux"] = self.raw_maps(x, self.aux)
         if self.training:
             return preds
         y = self.decode(preds["preds"])
@@ -150,7 +183,12 @@ class AnchorDetect(Detect):
         objectness += log(8 / (640 / s)^2)  (about 8 objects per 640 image on each level);
         classes    += log(0.6 / (nc - 0.99999)).
         """
-        for conv, s in zip(self.cv2, self.stride):
+        self._prior_biases(self.cv2)
+        if self.has_aux:
+            self._prior_biases(self.aux)
+
+    def _prior_biases(self, convs) -> None:
+        for conv, s in zip(convs, self.stride):
             b = conv.bias.data.view(self.na, self.no)
             b[:, 4] += math.log(8 / (640 / float(s)) ** 2)
             b[:, 5:] += math.log(0.6 / (self.nc - 0.99999))
