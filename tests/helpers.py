@@ -1,6 +1,9 @@
 """Test helpers: a tiny generated detection dataset, and overfitting one fixed batch to check that a configuration
 trains. (``tests/`` is on the test path, so every test module imports these as ``from helpers import ...``.)"""
 
+import subprocess
+import sys
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,3 +113,20 @@ def foreign_backend(name: str = "svg"):
         yield name
     finally:
         matplotlib.use(before, force=True)
+
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from yolo_ext.utils.locks import DirLock
+    lock = DirLock(sys.argv[1], "run directory")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+""")
+
+
+def hold_in_child(d, seconds=60):
+    """A live process holding the ``yolo_ext.utils.locks`` lock on folder ``d`` (another training, another sweep);
+    returns its Popen once the lock is taken. Kill it when done."""
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(d), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p
