@@ -9,9 +9,11 @@ asserts every target still exists with that signature, and every other upstream 
 silently skipping a patch.
 """
 
-from . import amp_check, foreign_checkpoint, offline_font, parse_model, strip_optimizer, yolo_front_end, yolov5_filename
+from . import (amp_check, foreign_checkpoint, image_open, offline_font, offline_state, parse_model, strip_optimizer,
+               yolo_front_end, yolov5_filename)
 
-PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, foreign_checkpoint, yolov5_filename, yolo_front_end)
+PATCHES = (parse_model, offline_font, amp_check, strip_optimizer, foreign_checkpoint, yolov5_filename, yolo_front_end,
+           image_open, offline_state)
 
 
 def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None, foreign_checkpoint_reader=None,
@@ -35,6 +37,8 @@ def apply(anchor_model_claims=None, anchor_model_builder=None, atomic_path=None,
     yolov5_filename.apply()
     foreign_checkpoint.apply(*(foreign_checkpoint_reader or (None, None)))
     yolo_front_end.apply(*(front_end or (None, None)))
+    image_open.apply()
+    offline_state.apply()
 
 
 def targets():

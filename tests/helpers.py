@@ -1,6 +1,9 @@
 """Test helpers: a tiny generated detection dataset, and overfitting one fixed batch to check that a configuration
 trains. (``tests/`` is on the test path, so every test module imports these as ``from helpers import ...``.)"""
 
+import subprocess
+import sys
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -170,3 +173,20 @@ def joint_scene(kind: str, seed: int = 0, na: int = 1, bs: int = 2, nc: int = 2)
 def level_multiset(out):
     """Sorted (level, image, anchor, row, column, target row) of every positive of an Assignment."""
     return sorted((k, *v) for k, lt in enumerate(out) for v in zip(*(x.tolist() for x in (lt.b, lt.a, lt.gj, lt.gi, lt.t))))
+
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from yolo_ext.utils.locks import DirLock
+    lock = DirLock(sys.argv[1], "run directory")
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+""")
+
+
+def hold_in_child(d, seconds=60):
+    """A live process holding the ``yolo_ext.utils.locks`` lock on folder ``d`` (another training, another sweep);
+    returns its Popen once the lock is taken. Kill it when done."""
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(d), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "locked"
+    return p

@@ -12,7 +12,12 @@ skips torch, ultralytics and the patches; the public names then load, with the p
 
 import os
 import sys
+import warnings
 
+if "ultralytics" in sys.modules and "YOLO_OFFLINE" not in os.environ:
+    warnings.warn("ultralytics was imported before yolo_ext without YOLO_OFFLINE=1: its import-time network probe "
+                  "has already run; yolo_ext turns every later network use off (patches/offline_state.py). Import "
+                  "yolo_ext first or set YOLO_OFFLINE=1 to avoid the probe.", stacklevel=2)
 os.environ.setdefault("YOLO_OFFLINE", "1")  # must precede the first ultralytics import
 
 __version__ = "0.2.0"

@@ -24,6 +24,9 @@ ray = pytest.importorskip("ray")
 
 
 def write_plan(tmp_path, data="unused.yaml", base=None):
+    if data == "unused.yaml":  # a local dataset YAML (unknown names are refused: nothing is downloaded); never read
+        (tmp_path / data).write_text("path: x\ntrain: a\nval: b\nnames: {0: a}\n")
+        data = str(tmp_path / data)
     plan = {"name": "t", "data": data, "base": base or {"model": "yolov5n-1a.yaml", "epochs": 1},
             "runs": [{"name": "a", "overrides": {"assigner": "yolov5"}},
                      {"name": "b", "overrides": {"assigner": "radius", "obj_loss": "vfl"}}]}

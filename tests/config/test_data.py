@@ -32,10 +32,9 @@ def test_synth_section_unknown_key(tmp_path):
         resolve_data(str(cfg))
 
 
-def test_bundled_yaml_and_passthrough(tmp_path):
+def test_bundled_yaml_and_local_paths(tmp_path):
     d = yaml.safe_load((DATA / "widerface-synth.yaml").read_text())
     assert d["synth"] == {"train": 300, "val": 100, "seed": 0, "size": 416}  # equals --data synth
-    assert resolve_data("coco8.yaml") == "coco8.yaml"  # not ours: left to ultralytics
     plain = tmp_path / "p.yaml"
     plain.write_text("path: x\ntrain: a\nval: b\nnames: {0: a}\n")
     assert resolve_data(str(plain)) == str(plain.resolve())
@@ -51,3 +50,37 @@ def test_wider_section_is_the_one_detector(tmp_path):
         wider_section(y)
     (tmp_path / "gt").mkdir()
     assert wider_section(y)["gt_dir"] == str(tmp_path / "gt")
+
+
+@pytest.mark.parametrize("name", ["coco8.yaml", "nope.yaml", "synthh"])
+def test_unknown_names_are_refused_never_passed_to_the_downloader(name):
+    with pytest.raises(FileNotFoundError, match=rf"dataset '{name}' not found .*nothing is downloaded: use --data synth"):
+        resolve_data(name)
+
+
+def test_only_bare_names_fall_back_to_the_bundled_data_folder(tmp_path, monkeypatch):
+    """The README's `--data datasets/widerface/widerface.yaml` before the conversion: an error, not data/widerface.yaml."""
+    monkeypatch.chdir(tmp_path)
+    assert (DATA / "widerface.yaml").is_file()
+    with pytest.raises(FileNotFoundError, match=r"datasets/widerface/widerface\.yaml' not found"):
+        resolve_data("datasets/widerface/widerface.yaml")
+    assert resolve_data("widerface.yaml") == str(DATA / "widerface.yaml")  # a bare name: the bundled template
+
+
+def test_yaml_that_would_download_is_refused(tmp_path):
+    y = tmp_path / "coco8.yaml"
+    y.write_text(f"path: {tmp_path / 'coco8'}\ntrain: images/train\nval: images/val\nnames: {{0: person}}\n"
+                 "download: https://example.com/coco8.zip\n")
+    with pytest.raises(FileNotFoundError, match=r"coco8.yaml: val images .*images/val' not found and the YAML would "
+                                                r"download them"):
+        resolve_data(str(y))
+    (tmp_path / "coco8" / "images" / "val").mkdir(parents=True)
+    (tmp_path / "coco8" / "images" / "train").mkdir(parents=True)
+    assert resolve_data(str(y)) == str(y.resolve())
+
+
+def test_synth_section_size_below_the_minimum(tmp_path):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("synth: {train: 3, val: 2, size: 10}\n")
+    with pytest.raises(ConfigError, match="synth.size: 10 must be an integer >= 64"):
+        resolve_data(str(cfg))

@@ -47,8 +47,9 @@ def test_set_parsing_and_errors():
 def test_train_overrides_precedence(tmp_path):
     hyp = tmp_path / "h.yaml"
     hyp.write_text("lr0: 0.02\nanchor_t: 5.0\nobj: 0.3\n")
+    (tmp_path / "x.yaml").write_text("path: x\ntrain: a\nval: b\nnames: {0: a}\n")
     a = train_parser().parse_args(
-        ["--cfg", "yolov5n", "--data", "x.yaml", "--hyp", str(hyp), "--assigner", "radius", "--set", "obj=0.9",
+        ["--cfg", "yolov5n", "--data", str(tmp_path / "x.yaml"), "--hyp", str(hyp), "--assigner", "radius", "--set", "obj=0.9",
          "--project", "rel/runs"])
     ov = train_overrides(a)
     assert ov["lr0"] == 0.02 and ov["anchor_t"] == 5.0 and ov["obj"] == 0.9 and ov["assigner"] == "radius"

@@ -23,6 +23,9 @@ BASE = {"model": "yolov5n-1a.yaml", "epochs": 2, "imgsz": 64, "batch": 4, "devic
 
 
 def write_space(tmp_path, space, data="unused.yaml", base=None, name="s.yaml"):
+    if data == "unused.yaml":  # a local dataset YAML (unknown names are refused: nothing is downloaded); never read
+        (tmp_path / data).write_text("path: x\ntrain: a\nval: b\nnames: {0: a}\n")
+        data = str(tmp_path / data)
     p = tmp_path / name
     p.write_text(yaml.safe_dump({"name": "t", "data": data, "base": base or BASE, "space": space}, sort_keys=False))
     return p

@@ -275,13 +275,16 @@ def test_score_maps_max_over_anchors():
     (["assign", "--image", "{img}", "--weights", "{d}/gone.pt"], "gone.pt"),
     (["heatmap", "--image", "{img}", "--weights", "{d}/gone.pt"], "gone.pt"),
     (["heatmap", "--image", "{img}", "--weights", "{bad}"], "bad.txt"),
+    (["assign", "--image", "{corrupt}"], "corrupt.jpg cannot be decoded"),  # not pi-heif deep in ultralytics
 ])
 def test_bad_inputs_name_the_file(crowd, tmp_path, argv, needle):
     bad = tmp_path / "bad.txt"
     bad.write_text("0 0.5 0.5 0.1 0.1\n0 0.5 0.5\n")
     lonely = tmp_path / "lonely.png"
     Image.new("RGB", (40, 30)).save(lonely)
-    fmt = dict(d=tmp_path, img=crowd, bad=bad, lonely=lonely)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8 truncated")
+    fmt = dict(d=tmp_path, img=crowd, bad=bad, lonely=lonely, corrupt=corrupt)
     with pytest.raises(SystemExit) as e:
         main([a.format(**fmt) for a in argv] + ["--out", str(tmp_path / "o.png")])
     assert needle in str(e.value) and str(e.value).startswith("error:")

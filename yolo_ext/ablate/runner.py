@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..utils.repo import ROOT
 from ..utils.files import atomic_write
+from ..utils.locks import holds_dir_lock
 from ..config.data import wider_section
 from .collect import RunResultError, collect_run
 from .plan import Plan, RunSpec
@@ -266,6 +267,7 @@ def fmt_s(s: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s % 60:02d}s"
 
 
+@holds_dir_lock("out", "ablation output directory")  # a second runner on the same --out stops (names this PID)
 def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=None, stream=False, log=print,
              seed_start: int = 0, executor=None) -> dict:
     """Train every (configuration, seed) of ``plan`` not finished yet. ``data_yaml``: the resolved dataset YAML.

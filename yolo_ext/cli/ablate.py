@@ -16,7 +16,9 @@ from ..ablate.plan import PlanError, load_plan
 from ..ablate.report import write_report
 from ..ablate.runner import OutputDirError, run_plan
 from ..ablate.tinydata import resolve_plan_data
+from ..config.errors import ConfigError
 from ..config.paths import DATA
+from ..utils.locks import DirLockError
 
 QUICK_PLAN = DATA / "ablations" / "quick.yaml"
 
@@ -97,7 +99,11 @@ def main(argv=None) -> int:
     except (ValueError, RayUnavailable) as e:
         print(f"ablate: {e}", file=sys.stderr)
         return 2
-    data_yaml = resolve_plan_data(plan.data)
+    try:
+        data_yaml = resolve_plan_data(plan.data)
+    except (FileNotFoundError, ConfigError) as e:  # a dataset that is not local (nothing is downloaded)
+        print(f"ablate: {e}", file=sys.stderr)
+        return 2
     failed = {}
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's SIGTERM stops the sweep like Ctrl-C (workers killed)
     if not a.aggregate_only:
@@ -105,7 +111,8 @@ def main(argv=None) -> int:
             summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
                                seed_start=a.seed_start, executor=executor)
             failed = summary["failed"]
-        except (OutputDirError, RayUnavailable) as e:  # output dir not writable / not shared, cluster not reachable
+        except (OutputDirError, RayUnavailable, DirLockError) as e:  # output dir not writable / not shared /
+            # in use by another runner (touch nothing), cluster not reachable
             print(f"ablate: {e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from ..config.paths import DATA, resolve_model_cfg
 from ..config.validate import validate
 from ..losses import describe_losses
 from ..engine.trainer import AnchorTrainer
+from ..utils.locks import DirLockError
 from .common import add_run_dir_args, fail, run_dir_overrides
 
 DEFAULT_HYP = DATA / "hyps" / "hyp.scratch-low.yaml"
@@ -35,7 +36,9 @@ def train_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="", help="cuda device, i.e. 0 or 0,1,2,3 (DDP) or cpu; empty: auto")
     ap.add_argument("--workers", type=int, default=8, help="dataloader workers per process (0 on CPU)")
     add_run_dir_args(ap, "runs/train")
-    ap.add_argument("--resume", nargs="?", const=True, default=False, help="resume the latest run, or the given last.pt")
+    ap.add_argument("--resume", nargs="?", const=True, default=False,
+                    help="resume the given checkpoint (RUN/weights/last.pt; it must exist) or, without a path, the "
+                         "newest last.pt under the working directory; the run continues in the folder holding it")
     ap.add_argument("--assigner", default=None, help="label assigner, e.g. yolov5, radius+ignore+dedup; 'list' prints all")
     ap.add_argument("--loss", default=None, help="objectness (and class) loss by name, e.g. bce, focal, vfl; 'list' prints all "
                     "(see --set obj_loss= / cls_loss=)")
@@ -56,6 +59,8 @@ def train_overrides(a: argparse.Namespace) -> dict:
         ov = {"resume": a.resume if a.resume is True else str(Path(a.resume).resolve())}
         ov.update(parse_set(a.set))
         return validate(ov, warn=_quiet)
+    if a.weights and not Path(a.weights).is_file():  # checked before --data synth generates anything
+        raise FileNotFoundError(f"--weights: checkpoint not found: {a.weights} (nothing is downloaded: give a local .pt)")
     ov = load_hyp(a.hyp) if a.hyp else {}
     if a.assigner:
         ov["assigner"] = a.assigner
@@ -92,7 +97,7 @@ def train_main(argv=None):
     try:
         overrides = train_overrides(a)
         trainer = AnchorTrainer(overrides=overrides)
-    except (ConfigError, FileNotFoundError, SyntaxError) as e:  # SyntaxError: ultralytics' unknown-key error
+    except (ConfigError, FileNotFoundError, SyntaxError, DirLockError) as e:  # SyntaxError: ultralytics' unknown key
         fail("train.py", e)
     trainer.train()
     return trainer

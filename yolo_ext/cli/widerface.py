@@ -11,7 +11,10 @@ import json
 import sys
 import time
 
+from ..utils.owned import OutputDirError
 from ..widerface.api import evaluate
+
+SYNTH_MIN_SIZE = 64  # yolo_ext.widerface.synth.MIN_SIZE (not imported here: evaluate stays light; a test checks)
 
 
 def _cmd_evaluate(a) -> int:
@@ -35,7 +38,7 @@ def _cmd_convert(a) -> int:
     from ..widerface.convert import convert  # PIL, yaml: not needed by evaluate
 
     yaml_path = convert(a.root, a.out, min_size=a.min_size, keep_invalid=a.keep_invalid,
-                        splits=tuple(a.splits), copy=a.copy)
+                        splits=tuple(a.splits), copy=a.copy, force=a.force)
     print(yaml_path)
     return 0
 
@@ -43,7 +46,7 @@ def _cmd_convert(a) -> int:
 def _cmd_synth(a) -> int:
     from ..widerface.synth import synth  # PIL, scipy.ndimage, the LFW faces: not needed by evaluate
 
-    root = synth(a.out, a.train, a.val, a.seed, size=a.size)
+    root = synth(a.out, a.train, a.val, a.seed, size=a.size, force=a.force)
     print(root)
     return 0
 
@@ -66,29 +69,39 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Convert WIDER_{train,val}/images + wider_face_split/*_bbx_gt.txt to YOLO labels "
                                    "(class 0 'face', normalised cx cy w h), keeping event sub-folders.")
     c.add_argument("--root", required=True, help="WIDER FACE root (WIDER_train/, WIDER_val/, wider_face_split/, eval_tools/)")
-    c.add_argument("--out", required=True, help="output dataset dir (images/, labels/, <name>.yaml)")
+    c.add_argument("--out", required=True, help="output dataset dir (images/, labels/, <name>.yaml): new or empty, "
+                   "never --root or a folder inside or above it")
     c.add_argument("--min-size", type=float, default=0.0, metavar="PX", help="drop faces whose width or height (after clipping) is below PX")
     c.add_argument("--keep-invalid", action="store_true", help="keep faces flagged invalid (dropped by default)")
     c.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"], help="splits to convert")
     c.add_argument("--copy", action="store_true", help="copy images instead of symlinking them")
+    c.add_argument("--force", action="store_true", help="replace --out if it holds a previous convert output "
+                   "(never any other folder)")
     c.set_defaults(func=_cmd_convert)
 
     s = sub.add_parser("synth", help="deterministic synthetic WIDER FACE stand-in (official layout)",
                        description="Generate a synthetic face dataset in the official WIDER layout (images, txt "
                                    "annotations with all ten attributes, eval_tools/ground_truth/*.mat). "
                                    "Byte-identical output for identical arguments.")
-    s.add_argument("--out", required=True, help="output root of the WIDER layout")
+    s.add_argument("--out", required=True, help="output root of the WIDER layout (new or empty folder)")
     s.add_argument("--train", type=int, required=True, metavar="N", help="number of train images")
     s.add_argument("--val", type=int, required=True, metavar="M", help="number of val images")
     s.add_argument("--seed", type=int, default=0, help="random seed")
-    s.add_argument("--size", type=int, default=416, help="long side of the canvas in pixels")
+    s.add_argument("--size", type=int, default=416, help=f"long side of the canvas in pixels (>= {SYNTH_MIN_SIZE})")
+    s.add_argument("--force", action="store_true", help="replace --out if it holds a previous synth output "
+                   "(never any other folder)")
     s.set_defaults(func=_cmd_synth)
     return p
 
 
 def main(argv=None) -> int:
+    """Bad input (arguments, files, an output folder that must not be replaced) exits with status 2 and one line."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, OutputDirError) as e:  # our errors name the file, line or argument
+        print(f"python -m yolo_ext.widerface {args.cmd}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

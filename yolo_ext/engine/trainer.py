@@ -13,12 +13,13 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, RANK
 
 from ..augment import CutoutConfig, SquareCropConfig, Tricks, attach
-from ..config.data import wider_section
+from ..config.data import check_local_inputs, wider_section
 from ..config.defaults import hyp, trainer_base_cfg
 from ..config.validate import validate_trainer_args
 from ..utils.files import atomic_path
 from .callbacks import anchor_check, assign_epoch, epoch_stats, log_epoch_stats, wider_eval
 from .model import AnchorDetectionModel
+from .rundir import claim_run_dir, drop_rows_after
 from .validator import AnchorValidator
 
 
@@ -26,18 +27,42 @@ class AnchorTrainer(DetectionTrainer):
     """Train an ``AnchorDetectionModel`` with YOLOv5 defaults and the extension hyperparameters.
 
     Example:
-        >>> AnchorTrainer(overrides={"model": "models/yolov5n.yaml", "data": "coco8.yaml", "assigner": "radius"}).train()
+        >>> AnchorTrainer(overrides={"model": "models/yolov5n.yaml", "data": "synth", "assigner": "radius"}).train()
     """
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
         # every extension key checked before any dataset or model is built (ConfigError naming the key)
         base, overrides = validate_trainer_args(trainer_base_cfg(cfg), dict(overrides or {}))
-        super().__init__(base, overrides, _callbacks)
-        self.check_wider_paths()
+        overrides = check_local_inputs(overrides)  # data / weights must be local: nothing reaches a downloader
+        # the run directory is decided and locked before ultralytics writes args.yaml into it (engine/rundir.py)
+        overrides, self.run_lock = claim_run_dir(base, overrides)
+        try:
+            super().__init__(base, overrides, _callbacks)
+            self.check_wider_paths()
+        except BaseException:
+            self.release_run_dir()
+            raise
         self.add_callback("on_train_epoch_start", assign_epoch)  # the assigner warm-up reads the epoch
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings
+
+    def train(self):
+        """Stock training; the run-directory lock is released when it ends (also on error)."""
+        try:
+            return super().train()
+        finally:
+            self.release_run_dir()
+
+    def release_run_dir(self) -> None:
+        if getattr(self, "run_lock", None) is not None:
+            self.run_lock.release()
+
+    def resume_training(self, ckpt):
+        """Stock resume, then results.csv keeps each epoch once: rows after the checkpoint's epoch are dropped."""
+        super().resume_training(ckpt)
+        if self.resume and ckpt is not None and RANK in {-1, 0}:
+            drop_rows_after(self.csv, self.start_epoch)
 
     def check_wider_paths(self) -> None:
         """Fail now, not after training, if the end-of-training WIDER evaluation could not run: the ``widerface:``
@@ -85,12 +110,16 @@ class AnchorTrainer(DetectionTrainer):
         """Stock checkpoint, written atomically: ultralytics writes last.pt / best.pt to the temporary paths of
         ``yolo_ext.utils.files.atomic_path``, which then replace the real files (best.pt only when it was written)."""
         final = (self.last, self.best)
-        with atomic_path(self.best) as best, atomic_path(self.last) as last:  # last.pt lands first, as upstream
-            self.last, self.best = last, best
-            try:
-                saved = super().save_model()
-            finally:
-                self.last, self.best = final
+        try:
+            with atomic_path(self.best) as best, atomic_path(self.last) as last:  # last.pt lands first, as upstream
+                self.last, self.best = last, best
+                try:
+                    saved = super().save_model()
+                finally:
+                    self.last, self.best = final
+        except OSError as e:  # e.g. a full disk: the temporaries are gone, the previous checkpoints untouched
+            raise OSError(e.errno, f"could not save the checkpoint {self.last} ({e.strerror or e}); the previous "
+                                   f"{self.last.name} / {self.best.name} in {self.wdir} are kept unchanged") from e
         return saved
 
 

@@ -47,19 +47,45 @@ def predict_wider(model, paths, imgsz=640, conf=0.01, iou=0.6, device="", batch=
     sizes = [imgsz] * len(paths)
     if imgsz <= 0:  # original size: longest side rounded up to the model stride
         s = int(max(model.model.stride))
-        sizes = [int(math.ceil(max(Image.open(p).size) / s) * s) for p in paths]
+        sizes = [int(math.ceil(max(_image_size(p)) / s) * s) for p in paths]
     out = [None] * len(paths)
     for size in sorted(set(sizes)):
         idx = [i for i, z in enumerate(sizes) if z == size]
         for k in range(0, len(idx), batch):
             chunk = idx[k : k + batch]
-            res = model.predict([str(paths[i]) for i in chunk], imgsz=size, conf=conf, iou=iou, device=device,
-                                max_det=max_det, verbose=False, batch=len(chunk), rect=not square, augment=tta)
+            files = [str(paths[i]) for i in chunk]
+            try:
+                res = model.predict(files, imgsz=size, conf=conf, iou=iou, device=device, max_det=max_det,
+                                    verbose=False, batch=len(chunk), rect=not square, augment=tta)
+            except OSError as e:  # ultralytics opens a list source with PIL: UnidentifiedImageError, truncated file
+                raise ValueError(f"WIDER val image {_first_undecodable(files)} cannot be decoded ({e})") from None
+            if len(res) != len(chunk):  # an image ultralytics skipped with a warning: the results would shift
+                done = {r.path for r in res}
+                bad = next(f for f in files if f not in done)
+                raise ValueError(f"WIDER val image {bad} cannot be decoded (corrupt or not an image)")
             for i, r in zip(chunk, res):
                 b = r.boxes.xyxy.cpu().numpy().astype(np.float64)
                 s = r.boxes.conf.cpu().numpy().astype(np.float64)
                 out[i] = np.column_stack((b[:, :2], b[:, 2:] - b[:, :2], s))
     return out
+
+
+def _first_undecodable(files) -> str:
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+        except (OSError, SyntaxError, ValueError):
+            return f
+    return "(one of " + ", ".join(files) + ")"
+
+
+def _image_size(p: Path) -> tuple:
+    try:
+        with Image.open(p) as im:
+            return im.size
+    except (OSError, SyntaxError, ValueError) as e:  # PIL.UnidentifiedImageError is an OSError
+        raise ValueError(f"WIDER val image {p} cannot be decoded ({e})") from None
 
 
 def run_wider_eval(model, data, save_dir, imgsz=640, conf=0.01, iou=0.6, device="", batch=16, max_det=1000,

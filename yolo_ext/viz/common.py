@@ -38,7 +38,7 @@ def load_image(path: str | Path) -> np.ndarray:
         with Image.open(p) as im:
             return np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read image {p}: {e}") from e
+        raise ValueError(f"image {p} cannot be decoded (corrupt or not an image: {e})") from e
 
 
 def default_label_path(image: str | Path) -> Path:

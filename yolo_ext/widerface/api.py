@@ -24,7 +24,14 @@ def evaluate(pred: Union[str, Path, PredMapping], gt_dir: Union[str, Path, Groun
         ``.pr[setting]`` (:class:`PRCurve`: precision, recall, thresholds, tp, proposals,
         count_face, ap at the 1000 official thresholds) and ``.n_missing``.
         Images without predictions raise one ``UserWarning`` with their count.
+
+    Raises:
+        ValueError: ``iou`` outside (0, 1); a prediction that is not finite or beyond +-1e6 (``PredictionFormatError``
+            naming the file and line for a directory).
+        FileNotFoundError: a directory holding no prediction file of any ground-truth image.
     """
+    if isinstance(iou, bool) or not isinstance(iou, (int, float)) or not 0 < iou < 1:
+        raise ValueError(f"--iou {iou!r}: the IoU threshold must be a number in (0, 1) (official: 0.5)")
     gt = gt_dir if isinstance(gt_dir, GroundTruth) else load_ground_truth(gt_dir)
     if isinstance(pred, (str, Path)):
         dets, counts, n_missing = read_prediction_dir(pred, gt)

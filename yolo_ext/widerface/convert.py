@@ -23,11 +23,13 @@ import yaml
 from PIL import Image
 
 from ..utils.files import atomic_dir
+from ..utils.owned import check_output_dir, write_marker
 
 ANNOT = "wider_face_split/wider_face_{}_bbx_gt.txt"
 IMAGES = "WIDER_{}/images"
 GT_DIR = "eval_tools/ground_truth"
 INVALID_COL = 7
+TOOL = "python -m yolo_ext.widerface convert"  # the marker of our outputs (yolo_ext.utils.owned)
 
 
 class AnnotationError(ValueError):
@@ -92,15 +94,20 @@ def parse_annotations(path) -> Split:
 
 
 def image_sizes(files: Sequence[Path], annot, lines) -> np.ndarray:
-    """(I, 2) width, height read from the image headers only (PIL lazy open)."""
+    """(I, 2) width, height of each image, each decoded at reduced scale (JPEG DCT scaling, ``Image.draft``: a
+    fraction of a full decode) so that a truncated or corrupt image is named here, not deep in a later training."""
 
     out = np.zeros((len(files), 2), dtype=np.int64)
     for k, f in enumerate(files):
         try:
             with Image.open(f) as im:
                 out[k] = im.size
+                im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+                im.load()
         except FileNotFoundError:
             raise AnnotationError(f"{annot}:{lines[k]}: image not found: {f}") from None
+        except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError, "image file is truncated"
+            raise AnnotationError(f"{annot}:{lines[k]}: image {f} cannot be decoded ({e})") from None
     return out
 
 
@@ -163,7 +170,7 @@ def convert_split(root: Path, tmp: Path, split: str, min_size: float, keep_inval
 
 
 def convert(root, out, min_size: float = 0, keep_invalid: bool = False,
-            splits: Tuple[str, ...] = ("train", "val"), copy: bool = False) -> Path:
+            splits: Tuple[str, ...] = ("train", "val"), copy: bool = False, force: bool = False) -> Path:
     """Convert the official WIDER FACE layout at ``root`` into a YOLO dataset at ``out``.
 
     Faces with w <= 0 or h <= 0 are dropped, boxes are clipped to the image, faces flagged
@@ -172,11 +179,21 @@ def convert(root, out, min_size: float = 0, keep_invalid: bool = False,
     directory and swapped in atomically. Returns the YAML path ``out/<out name>.yaml`` holding
     ``path``, the converted splits, ``names {0: face}`` and a ``widerface`` section with the
     absolute ``gt_dir`` (eval_tools/ground_truth) and ``val_images`` (original val image root).
+
+    ``out`` must be new, empty, or (with ``force``) a previous output of ``convert`` (marker file); it must not be
+    ``root``, inside it or above it (:func:`yolo_ext.utils.owned.check_output_dir`, raising ``OutputDirError``).
     """
 
     root, out = Path(root).resolve(), Path(out).resolve()
+    check_output_dir(out, TOOL, force, source=root)
+    return _convert(root, out, min_size, keep_invalid, splits, copy)
+
+
+def _convert(root: Path, out: Path, min_size, keep_invalid, splits, copy) -> Path:
+    """:func:`convert` without the output-folder checks (our own caches: ``ensure_synth_dataset``)."""
     summary = {}
     with atomic_dir(out) as tmp:
+        write_marker(tmp, TOOL)
         for split in splits:
             summary[split] = convert_split(root, tmp, split, min_size, keep_invalid, copy)
         cfg = {"path": str(out)}

@@ -18,6 +18,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 from scipy.io import loadmat
+from scipy.io.matlab import MatReadError
 
 from .matfile import Numeric, write_mat
 
@@ -63,7 +64,7 @@ def _loadmat(path: Path, names) -> dict:
         raise FileNotFoundError(f"WIDER FACE ground truth file not found: {path}")
     try:
         data = loadmat(str(path), variable_names=list(names))
-    except (ValueError, TypeError, OSError, zlib.error, IndexError, KeyError) as e:
+    except (ValueError, TypeError, OSError, zlib.error, IndexError, KeyError, MatReadError) as e:
         raise ValueError(f"{path}: not a readable MATLAB .mat file ({type(e).__name__}: {e})") from e
     missing = [n for n in names if n not in data]
     if missing:

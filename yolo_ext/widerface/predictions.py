@@ -19,6 +19,10 @@ from ..utils.files import atomic_dir
 from .groundtruth import GroundTruth
 
 PredMapping = Mapping[Tuple[str, str], np.ndarray]
+# Largest magnitude accepted for a coordinate (pixels) or a score: no image is a million pixels wide, and one score
+# beyond it would squash every other score of the split into one threshold bin of the min-max normalisation.
+MAX_ABS = 1e6
+FIELDS = ("x", "y", "w", "h", "score")
 
 
 class PredictionFormatError(ValueError):
@@ -54,9 +58,26 @@ def _parse_slow(body: bytes, count: int, path) -> np.ndarray:
         except ValueError:
             raise PredictionFormatError(
                 f"{path}:{lineno}: non-numeric field in {line.decode('utf-8', 'replace')!r}") from None
+        bad = _bad_field(rows[-1])
+        if bad:
+            raise PredictionFormatError(f"{path}:{lineno}: {bad} in {line.decode('utf-8', 'replace').strip()!r}")
     if len(rows) != count:
         raise PredictionFormatError(f"{path}: the count line says {count} detections, found {len(rows)} rows")
     return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def _bad_field(row) -> str:
+    """'' for a row of finite values within +-MAX_ABS, else what is wrong with its first bad field."""
+    for name, v in zip(FIELDS, row):
+        if not np.isfinite(v):
+            return f"{name} is {v} (not a finite number)"
+        if abs(v) > MAX_ABS:
+            return f"{name} is {v:g} (beyond +-{MAX_ABS:g}: not a pixel coordinate or a detection score)"
+    return ""
+
+
+def _all_valid(a: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(a)) and np.all(np.abs(a) <= MAX_ABS))
 
 
 def _split_file(data: bytes, path):
@@ -100,12 +121,28 @@ def read_prediction_dir(pred_dir, gt: GroundTruth):
         else:
             slow[i] = _parse_slow(body, count, path)
         counts[i] = count
+    if n_missing and n_missing == len(gt.images):
+        raise FileNotFoundError(_nothing_matches(pred_dir, gt))
     try:
         flat = np.array(tokens, dtype=np.bytes_).astype(np.float64) if tokens else np.zeros(0)
+        if not _all_valid(flat):  # nan / inf / absurd values: name the file and line
+            raise ValueError
     except ValueError:
         _locate_bad_token(pred_dir, gt, counts, slow)
         raise
     return _merge(flat.reshape(-1, 5), counts, slow), counts, n_missing
+
+
+def _nothing_matches(pred_dir: Path, gt: GroundTruth) -> str:
+    """The error for a prediction folder holding no file of any ground-truth image (e.g. one level too high)."""
+    event, name = gt.images[0]
+    msg = (f"--pred {pred_dir}: none of the {len(gt.images)} ground-truth images has a prediction file (expected "
+           f"{pred_dir / event / (name + '.txt')}, the official <event>/<image>.txt layout)")
+    events = set(gt.events)
+    inner = [d for d in sorted(pred_dir.iterdir()) if d.is_dir() and events & {c.name for c in d.iterdir()}]
+    if inner:
+        msg += f"; {inner[0]} holds event folders: pass --pred {inner[0]}"
+    return msg
 
 
 def _locate_bad_token(pred_dir, gt, counts, slow):
@@ -151,6 +188,10 @@ def from_mapping(pred: PredMapping, gt: GroundTruth):
             continue
         if a.ndim != 2 or a.shape[1] < 5:
             raise ValueError(f"predictions for {key[0]}/{key[1]}: expected an (n, 5) array x y w h score, got shape {a.shape}")
+        if not _all_valid(a[:, :5]):
+            ok = np.isfinite(a[:, :5]) & (np.abs(a[:, :5]) <= MAX_ABS)
+            k = int(np.flatnonzero(~ok.all(1))[0])
+            raise ValueError(f"predictions for {key[0]}/{key[1]}, row {k}: {_bad_field(a[k, :5])}")
         arrays.append(a[:, :5])
         counts[i] = a.shape[0]
     dets = np.concatenate(arrays) if arrays else np.zeros((0, 5))

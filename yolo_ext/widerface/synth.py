@@ -29,8 +29,9 @@ from PIL import Image
 from scipy.special import ndtr, ndtri
 
 from ..utils.files import atomic_dir
+from ..utils.owned import check_output_dir, write_marker
 from ..utils.repo import datasets_dir
-from .convert import convert
+from .convert import _convert
 from .groundtruth import GroundTruth, save_ground_truth
 from .synth_render import SKIN_TINTS, FaceStyle, face_patch, finish, occluder, paste, render_background
 
@@ -46,6 +47,8 @@ RHO = 0.6  # weight of the per-image latent in a face's size quantile
 JPEG_QUALITY = 90
 VERSION = 1  # bump when the generator changes: invalidates ensure_default_dataset caches
 DEFAULT_TRAIN, DEFAULT_VAL, DEFAULT_SEED, DEFAULT_SIZE = 300, 100, 0, 416
+MIN_SIZE = 64  # faces keep WIDER's pixel sizes (up to 0.8 x the height): smaller canvases cannot hold the layout
+TOOL = "python -m yolo_ext.widerface synth"  # the marker of our outputs (yolo_ext.utils.owned)
 
 
 def _face_count(u, area, r):
@@ -213,16 +216,38 @@ def _generate_split(tmp: Path, split_id: int, split: str, n: int, seed: int, siz
     return sorted(records, key=lambda r: (r[0], int(r[1].rsplit("_", 1)[1])))
 
 
-def synth(out, n_train: int, n_val: int, seed: int, size: int = DEFAULT_SIZE) -> Path:
+def check_synth_args(n_train, n_val, seed, size) -> None:
+    """Raise ``ValueError`` naming the argument unless every count is an integer >= 1, ``seed`` >= 0 and ``size`` >=
+    :data:`MIN_SIZE` (the values ``--train``, ``--val``, ``--seed``, ``--size`` and a data YAML's ``synth:`` take)."""
+    for name, v, lo in (("train", n_train, 1), ("val", n_val, 1), ("seed", seed, 0), ("size", size, MIN_SIZE)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            why = " (the synthetic faces keep WIDER's pixel sizes)" if name == "size" else ""
+            raise ValueError(f"--{name} {v!r}: must be an integer >= {lo}{why}")
+
+
+def synth(out, n_train: int, n_val: int, seed: int, size: int = DEFAULT_SIZE, force: bool = False) -> Path:
     """Write a synthetic WIDER FACE set at ``out`` (official layout, built atomically).
 
     Creates ``WIDER_{train,val}/images/<event>/<name>.jpg``, ``wider_face_split/
     wider_face_{train,val}_bbx_gt.txt`` and ``eval_tools/ground_truth/wider_{face,easy,medium,
-    hard}_val.mat`` (same keys, nesting, classes and storage types as the official files).
-    Output bytes depend only on the arguments. Returns ``out``.
+    hard}_val.mat`` (same keys, nesting, classes and storage types as the official files), and the marker file of
+    our outputs. Output bytes depend only on the arguments. Returns ``out``.
+
+    Raises:
+        ValueError: bad counts, seed or size (:func:`check_synth_args`).
+        yolo_ext.utils.owned.OutputDirError: ``out`` is not empty and not a previous ``synth`` output, or it is one
+            and ``force`` is not set.
     """
+    check_synth_args(n_train, n_val, seed, size)
     out = Path(out).resolve()
+    check_output_dir(out, TOOL, force)
+    return _synth(out, n_train, n_val, seed, size)
+
+
+def _synth(out: Path, n_train: int, n_val: int, seed: int, size: int) -> Path:
+    """:func:`synth` without the checks (our own caches: :func:`ensure_synth_dataset`)."""
     with atomic_dir(out) as tmp:
+        write_marker(tmp, TOOL)
         for split_id, (split, n) in enumerate([("train", n_train), ("val", n_val)]):
             records = _generate_split(tmp, split_id, split, n, seed, size)
             txt = tmp / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt"
@@ -248,8 +273,9 @@ def ensure_synth_dataset(n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL,
     yaml_path = yolo / "widerface_synth.yaml"
     if yaml_path.is_file() and (root / "eval_tools" / "ground_truth" / "wider_face_val.mat").is_file():
         return yaml_path
-    synth(root, n_train, n_val, seed, size)
-    return convert(root, yolo)
+    check_synth_args(n_train, n_val, seed, size)
+    _synth(root.resolve(), n_train, n_val, seed, size)  # our own cache folders: rebuilt without the output checks
+    return _convert(root.resolve(), yolo.resolve(), 0, False, ("train", "val"), False)
 
 
 def ensure_default_dataset(cache_dir=None) -> Path:
