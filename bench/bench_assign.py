@@ -1,36 +1,41 @@
-"""Speed of the label assigners on a YOLOv5 batch, as ratios to ``yolov5`` measured in the same run.
+"""Speed and peak memory of the label assigners on a YOLOv5 batch, as ratios to ``yolov5`` measured in the same run.
 
-Setup: batch 16, 640x640, strides 8/16/32, the standard YOLOv5 anchors (P3 10,13 16,30 33,23 /
-P4 30,61 62,45 59,119 / P5 116,90 156,198 373,326), WIDER-like faces (height log-normal with
-median 12.5 px and p95 ~77 px at 640, width ~0.8 x height), YOLOv5-style decoded predictions
-(for ignore and dedup-iou). Scenarios: 30 faces per image, 300 per image, and one image with 700
-faces plus 30 in each other image. Prints the median time per call and its ratio to yolov5, and
-the 300/30 growth of each strategy (linear growth in targets -> at most ~10x; an O(n^2) step
-would show ~100x). Calls are interleaved round-robin, so load from other processes shifts every
-strategy alike and the ratios stay comparable.
+Setup: batch 16, 640x640, strides 8/16/32; 1 anchor per level (the face model's 12x15 / 48x60 / 192x240) and 3
+(YOLOv5's P3 10,13 16,30 33,23 / P4 30,61 62,45 59,119 / P5 116,90 156,198 373,326); WIDER-like faces (height
+log-normal, median 12.5 px and p95 ~77 px at 640, width ~0.8 x height), 30, 300 and 700 per image (WIDER has images
+with 700 faces); YOLOv5-style decoded predictions and random scores for the prediction-aware strategies. The
+strategies of one (anchors, faces) scenario are called in interleaved rounds (``bench/timing.py``): per strategy the
+median time per call with its p25-p75 spread, the ratio of medians to yolov5, the positives, and the peak memory of
+one call (the largest live total of the profiler's CPU allocation events during the call, inputs excluded). Last
+column: time growth from 30 to 300 faces per image (10x the targets; linear work gives <= 10x).
 
-    python bench/bench_assign.py [--repeats 15] [--threads 2] [--device cpu]
+    python bench/bench_assign.py [--rounds 7] [--threads 1] [--device cpu] [--anchors 1 3] [--faces 30 300 700]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved, summary  # noqa: E402
 from yolo_ext.assign import build_assigner  # noqa: E402
 
-ANCHORS = torch.tensor([[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]], dtype=torch.float32).view(3, 3, 2)
+ANCHORS = {
+    1: torch.tensor([[[12.0, 15.0]], [[48.0, 60.0]], [[192.0, 240.0]]]),
+    3: torch.tensor([[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]], dtype=torch.float32).view(3, 3, 2),
+}
 STRIDES = torch.tensor([8.0, 16.0, 32.0])
 IMG, BS = 640, 16
 SHAPES = [(IMG // 8, IMG // 8), (IMG // 16, IMG // 16), (IMG // 32, IMG // 32)]
 SPECS = [("yolov5", {}), ("distance", {}), ("radius", {}), ("recover", {}), ("dedup", {}), ("dedup", {"dedup_mode": "iou"}),
-         ("ignore", {}), ("radius+ignore+dedup", {})]
+         ("ignore", {}), ("radius+ignore+dedup", {}), ("maxiou", {}), ("atss", {}), ("simota", {}), ("tal", {}),
+         ("maxiou+ignore", {}), ("atss+dedup", {}), ("tal+ignore", {})]
 
 
 def wider_targets(counts, seed):
@@ -45,74 +50,85 @@ def wider_targets(counts, seed):
     return torch.cat((b, torch.zeros(n, 1), torch.stack((x, y, w, h), 1) / IMG), 1)
 
 
-def yolo_preds(seed):
-    """Decoded predictions as YOLOv5 makes them: xy = (2 sig - 0.5 + grid) * s, wh = (2 sig)^2 * anchor."""
+def yolo_preds(anchors, seed):
+    """Decoded predictions as YOLOv5 makes them (xy = (2 sig - 0.5 + grid) * s, wh = (2 sig)^2 * anchor) and scores."""
     g = torch.Generator().manual_seed(seed)
-    out = []
-    for (ny, nx), s, anc in zip(SHAPES, STRIDES.tolist(), ANCHORS):
+    na = anchors.shape[1]
+    boxes, scores = [], []
+    for (ny, nx), s, anc in zip(SHAPES, STRIDES.tolist(), anchors):
         gy, gx = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
-        sig = torch.rand(BS, 3, ny, nx, 4, generator=g)
+        sig = torch.rand(BS, na, ny, nx, 4, generator=g)
         xy = (sig[..., :2] * 2 - 0.5 + torch.stack((gx, gy), -1)) * s
-        wh = (sig[..., 2:] * 2) ** 2 * anc.view(1, 3, 1, 1, 2)
-        out.append(torch.cat((xy, wh), -1))
-    return out
+        wh = (sig[..., 2:] * 2) ** 2 * anc.view(1, na, 1, 1, 2)
+        boxes.append(torch.cat((xy, wh), -1))
+        scores.append(torch.rand(BS, na, ny, nx, 1, generator=g))
+    return boxes, scores
 
 
-def median_times(fns, repeats):
-    """Median seconds per call of each function; calls are interleaved round-robin so that load from
-    other processes hits every strategy alike and the ratios stay meaningful."""
-    for fn in fns:
-        fn()  # warm-up
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
+def peak_bytes(fn) -> int:
+    """Largest live total of CPU allocations during ``fn()`` (profiler allocation / free events, in time order)."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    cur = best = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        cur += e.self_cpu_memory_usage
+        best = max(best, cur)
+    return best
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: leave torch's default)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--anchors", type=int, nargs="+", default=[1, 3], choices=[1, 3])
+    ap.add_argument("--faces", type=int, nargs="+", default=[30, 300, 700])
+    ap.add_argument("--specs", nargs="+", help="subset of the strategies (yolov5 is always measured)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    scenarios = {"30/img": [30] * BS, "300/img": [300] * BS, "700+15x30": [700] + [30] * (BS - 1)}
-    preds = [p.to(dev) for p in yolo_preds(0)]
-    anchors, strides = ANCHORS.to(dev), STRIDES.to(dev)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, batch {BS}, {IMG}x{IMG}, median of {args.repeats}")
-    res = {}
-    for sname, counts in scenarios.items():
-        targets = wider_targets(counts, 1).to(dev)
-        calls, names = [], []
-        for spec, params in SPECS:
-            assigner = build_assigner(spec, **params)
-            names.append(assigner.spec + ("(iou)" if params.get("dedup_mode") == "iou" else ""))
+    specs = [s for s in SPECS if not args.specs or s[0] in args.specs or s[0] == "yolov5"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}, batch {BS}, {IMG}x{IMG}, "
+          f"{args.rounds} interleaved rounds; time: median [p25-p75] ms, ratio of medians to yolov5")
+    for na in args.anchors:
+        anchors, strides = ANCHORS[na].to(dev), STRIDES.to(dev)
+        boxes, scores = yolo_preds(ANCHORS[na], 0)
+        boxes, scores = [b.to(dev) for b in boxes], [s.to(dev) for s in scores]
+        res = {}
+        for faces in args.faces:
+            targets = wider_targets([faces] * BS, 1).to(dev)
+            calls, names = [], []
+            for spec, params in specs:
+                assigner = build_assigner(spec, **params)
+                names.append(assigner.spec + ("(iou)" if params.get("dedup_mode") == "iou" else ""))
 
-            def call(assigner=assigner, targets=targets):
-                out = assigner(targets, anchors, strides, SHAPES, preds)
-                sync()
-                return out
+                def call(assigner=assigner, targets=targets):
+                    out = assigner(targets, anchors, strides, SHAPES, boxes, scores, batch_size=BS)
+                    sync()
+                    return out
 
-            calls.append(call)
-        for name, call, t in zip(names, calls, median_times(calls, args.repeats)):
-            res[sname, name] = (t, call().stats["positives"])
-    names = list(dict.fromkeys(n for _, n in res))
-    head = f"{'strategy':<24}" + "".join(f"{s:>26}" for s in scenarios) + f"{'300/30':>9}"
-    print(head + "\n" + "-" * len(head))
-    for n in names:
-        row = f"{n:<24}"
-        for s in scenarios:
-            t, pos = res[s, n]
-            row += f"{t * 1e3:8.2f} ms {t / res[s, 'yolov5'][0]:5.2f}x {int(pos):>7}p"
-        row += f"{res['300/img', n][0] / res['30/img', n][0]:8.1f}x"
-        print(row)
-    print("columns: median ms per call, ratio to yolov5 in the same scenario, positives; 300/30: time growth (targets x10)")
+                calls.append(call)
+            for name, call, ts in zip(names, calls, interleaved(calls, args.rounds)):
+                mem = 0 if args.no_memory or dev.type != "cpu" else peak_bytes(call)
+                res[faces, name] = (ts, int(call().stats["positives"]), mem)
+        base = {f: summary(res[f, "yolov5"][0])[0] for f in args.faces}
+        print(f"\n{na} anchor(s) per level")
+        head = f"{'strategy':<22}" + "".join(f"{str(f) + '/img':>48}" for f in args.faces)
+        growth = 30 in args.faces and 300 in args.faces
+        print(head + ("   300/30" if growth else "") + "\n" + "-" * (len(head) + 9))
+        for n in dict.fromkeys(n for _, n in res):
+            row = f"{n:<22}"
+            for f in args.faces:
+                ts, pos, mem = res[f, n]
+                m, lo, hi = summary(ts)
+                row += f"{m * 1e3:8.2f} [{lo * 1e3:6.2f}-{hi * 1e3:6.2f}] {m / base[f]:5.2f}x {pos:>7}p {mem / 2**20:6.0f}MB"
+            if growth:
+                row += f"{summary(res[300, n][0])[0] / summary(res[30, n][0])[0]:8.1f}x"
+            print(row)
+    print("\ncolumns per scenario: median ms [p25-p75], ratio to yolov5, positives, peak MB of one call")
 
 
 if __name__ == "__main__":

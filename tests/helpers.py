@@ -115,6 +115,66 @@ def foreign_backend(name: str = "svg"):
         matplotlib.use(before, force=True)
 
 
+# ------------------------------------------------------------------ scenes for the joint assigners' reference tests
+
+JOINT_STRIDES = (8.0, 16.0, 32.0)
+JOINT_HW = (128, 160)  # input H, W: grids (16, 20), (8, 10), (4, 5)
+JOINT_ANCHORS = {1: [[[12.0, 15.0]], [[48.0, 60.0]], [[192.0, 240.0]]],
+                 3: [[[10, 13], [16, 30], [33, 23]], [[30, 61], [62, 45], [59, 119]], [[116, 90], [156, 198], [373, 326]]]}
+
+
+def joint_scene(kind: str, seed: int = 0, na: int = 1, bs: int = 2, nc: int = 2):
+    """(targets (n, 6), anchors (3, na, 2), strides, shapes, preds, scores) for the reference tests of the joint
+    assigners. kind: ``random`` (25 + 8 boxes), ``none`` (no targets), ``huge`` (one box covering the image),
+    ``tiny700`` (700 faces of 2-7 px in image 0), ``ties`` (boxes centred on cell corners and exact duplicates)."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = JOINT_HW
+    if kind == "none":
+        t = torch.zeros(0, 6)
+    elif kind == "huge":
+        t = torch.tensor([[0, 1, 0.5, 0.5, 0.98, 0.97]])
+    elif kind == "tiny700":
+        wh = torch.rand(700, 2, generator=g) * 5 + 2
+        xy = torch.rand(700, 2, generator=g) * torch.tensor([W - 8, H - 8]) + 4
+        t = torch.cat((torch.zeros(700, 1), torch.randint(0, nc, (700, 1), generator=g).float(),
+                       (torch.cat((xy, wh), 1) / torch.tensor([W, H, W, H]))), 1)
+    elif kind == "ties":
+        xy = torch.tensor([[16.0, 16.0], [32.0, 48.0], [64.0, 64.0], [64.0, 64.0], [96.0, 32.0]])  # cell corners
+        wh = torch.tensor([[16.0, 16.0], [24.0, 20.0], [30.0, 30.0], [30.0, 30.0], [8.0, 8.0]])  # rows 2 and 3 equal
+        t = torch.cat((torch.tensor([[0.0], [0.0], [1.0], [1.0], [1.0]]), torch.zeros(5, 1),
+                       torch.cat((xy, wh), 1) / torch.tensor([W, H, W, H])), 1)
+    else:
+        n = (25, 8)
+        rows = []
+        for b, k in enumerate(n[:bs]):
+            wh = torch.rand(k, 2, generator=g) ** 2 * 0.6 + 0.02
+            xy = wh / 2 + torch.rand(k, 2, generator=g) * (1 - wh)
+            rows.append(torch.cat((torch.full((k, 1), float(b)), torch.randint(0, nc, (k, 1), generator=g).float(), xy, wh), 1))
+        t = torch.cat(rows)
+    anchors = torch.tensor(JOINT_ANCHORS[na], dtype=torch.float32)
+    strides = torch.tensor(JOINT_STRIDES)
+    shapes = [(H // int(s), W // int(s)) for s in JOINT_STRIDES]
+    preds, scores = [], []
+    px = t[:, 2:6] * torch.tensor([W, H, W, H])
+    for (ny, nx), s, anc in zip(shapes, JOINT_STRIDES, anchors):
+        gy, gx = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
+        centre = (torch.stack((gx, gy), -1).float() + 0.5) * s
+        p = torch.cat((centre.expand(bs, na, ny, nx, 2) + (torch.rand(bs, na, ny, nx, 2, generator=g) - 0.5) * s,
+                       (torch.rand(bs, na, ny, nx, 2, generator=g) * 2 + 0.25) * anc.view(1, na, 1, 1, 2)), -1)
+        if t.shape[0]:  # the cell holding each target centre predicts a jittered copy of it
+            i = (px[:, 0] / s).long().clamp(0, nx - 1)
+            j = (px[:, 1] / s).long().clamp(0, ny - 1)
+            p[t[:, 0].long(), 0, j, i] = px * (1 + 0.2 * (torch.rand(px.shape, generator=g) - 0.5))
+        preds.append(p)
+        scores.append(torch.rand(bs, na, ny, nx, nc, generator=g) * 0.98 + 0.01)
+    return t, anchors, strides, shapes, preds, scores
+
+
+def level_multiset(out):
+    """Sorted (level, image, anchor, row, column, target row) of every positive of an Assignment."""
+    return sorted((k, *v) for k, lt in enumerate(out) for v in zip(*(x.tolist() for x in (lt.b, lt.a, lt.gj, lt.gi, lt.t))))
+
+
 _HOLD = textwrap.dedent("""
     import sys, time
     from yolo_ext.utils.locks import DirLock

@@ -11,15 +11,22 @@ SHAPES = [(32, 40), (16, 20), (8, 10)]  # 256 x 320 input, ny != nx
 BS = 3
 
 # Non-default parameter values also swept, by parameter key: a spec with a component declaring the key runs twice.
-VARIANTS = {"dedup_mode": "iou", "radius_scale": 1.0, "radius_max": 2.0}
+VARIANTS = {"dedup_mode": "iou", "radius_scale": 1.0, "radius_max": 2.0, "pos_iou": 0.5, "neg_iou": 0.4,
+            "atss_topk": 3, "simota_radius": 1.0, "tal_topk": 3, "tal_alpha": 1.0}
+
+
+def allowed(registry, base):
+    """Modifiers the base accepts (not in its REFUSES)."""
+    return [n for n, c in registry.items() if c.KIND == "modifier" and n not in registry[base].REFUSES]
 
 
 def sweep(registry):
-    """(spec, params): each name alone, each base with each modifier and each base with every modifier, at the
-    defaults; singles and full combinations also with the VARIANTS their components declare."""
+    """(spec, params): each name alone, each base with each modifier it accepts and each base with every modifier it
+    accepts, at the defaults; singles and full combinations also with the VARIANTS their components declare."""
     bases = [n for n, c in registry.items() if c.KIND == "base"]
-    mods = [n for n, c in registry.items() if c.KIND == "modifier"]
-    singles, pairs, fulls = [[n] for n in registry], [[b, m] for b in bases for m in mods], [[b] + mods for b in bases]
+    singles = [[n] for n in registry]
+    pairs = [[b, m] for b in bases for m in allowed(registry, b)]
+    fulls = [[b] + allowed(registry, b) for b in bases]
 
     def variant(names):
         return {k: v for k, v in VARIANTS.items() if any(k in registry[n].PARAMS for n in names)}
@@ -62,8 +69,22 @@ def make_preds(targets, seed):
     return preds
 
 
+def make_scores(seed, nc=1):
+    """Per-level scores (BS, 3, ny, nx, nc) in (0, 1)."""
+    g = torch.Generator().manual_seed(seed + 1000)
+    return [torch.rand(BS, 3, ny, nx, nc, generator=g) * 0.98 + 0.01 for ny, nx in SHAPES]
+
+
 def run(spec, params, targets, seed=0):
-    return build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, make_preds(targets, seed))
+    return build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, make_preds(targets, seed), make_scores(seed))
+
+
+def test_refused_combinations_raise_with_the_reason():
+    refused = [(b, m) for b, c in ASSIGNERS.items() if c.KIND == "base" for m in c.REFUSES]
+    assert ("tal", "recover") in refused and ("maxiou", "recover") in refused
+    for b, m in refused:
+        with pytest.raises(ValueError, match=f"{b!r} cannot be combined with {m!r}: .+"):
+            build_assigner(f"{b}+{m}")
 
 
 def check_structure(out, targets):
@@ -86,6 +107,9 @@ def check_structure(out, targets):
         if lt.ignore is not None:
             assert lt.ignore.dtype == torch.bool and lt.ignore.shape == (BS, 3, ny, nx)
             assert not lt.ignore[lt.b, lt.a, lt.gj, lt.gi].any(), "a positive is ignored"
+        if lt.quality is not None:  # soft targets: one per positive, in [0, 1]
+            assert lt.quality.dtype == torch.float32 and lt.quality.shape == (m,) and not lt.quality.requires_grad
+            assert ((lt.quality >= 0) & (lt.quality <= 1 + 1e-6)).all()
 
 
 @pytest.mark.parametrize("spec,params", SPECS, ids=IDS)
@@ -125,8 +149,8 @@ def test_deterministic_and_stateless(spec, params):
     first = run(spec, params, t1)
     a = build_assigner(spec, **params)
     preds = make_preds(t1, 0)
-    a(t2, ANCHORS, STRIDES, SHAPES, make_preds(t2, 5))  # a call in between must not change anything
-    again = a(t1, ANCHORS, STRIDES, SHAPES, preds)
+    a(t2, ANCHORS, STRIDES, SHAPES, make_preds(t2, 5), make_scores(5))  # a call in between must not change anything
+    again = a(t1, ANCHORS, STRIDES, SHAPES, preds, make_scores(0))
     assert first.stats == again.stats
     for x, y in zip(first, again):
         for u, v in zip(x, y):
@@ -141,13 +165,16 @@ def test_grad_inputs_and_target_order(spec, params):
     """
     targets = make_targets(60, 6)
     preds = [p.requires_grad_() for p in make_preds(targets, 0)]
-    out = build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, preds)
+    scores = [s.requires_grad_() for s in make_scores(0)]
+    out = build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, preds, scores)
     perm = torch.randperm(targets.shape[0], generator=torch.Generator().manual_seed(0))
-    out_p = build_assigner(spec, **params)(targets[perm], ANCHORS, STRIDES, SHAPES, preds)
+    out_p = build_assigner(spec, **params)(targets[perm], ANCHORS, STRIDES, SHAPES, preds, scores)
     for lt, lp in zip(out, out_p):
         assert lt.weight.grad_fn is None
-        key = lambda x, t: sorted(zip(x.b.tolist(), x.a.tolist(), x.gj.tolist(), x.gi.tolist(), t.tolist(), x.weight.tolist()))
+        key = lambda x, t: sorted(zip(x.b.tolist(), x.a.tolist(), x.gj.tolist(), x.gi.tolist(), t.tolist(), x.weight.tolist(),
+                                      [round(q, 5) for q in (x.quality if x.quality is not None else x.weight).tolist()]))
         assert key(lt, lt.t) == key(lp, perm[lp.t])
+        assert lt.quality is None or lt.quality.grad_fn is None
         if lt.ignore is not None:
             assert torch.equal(lt.ignore, lp.ignore)
 
@@ -156,9 +183,10 @@ def test_grad_inputs_and_target_order(spec, params):
 @pytest.mark.parametrize("spec,params", SPECS, ids=IDS)
 def test_cuda_matches_cpu(spec, params):
     targets = make_targets(120, 7)
-    preds = make_preds(targets, 0)
-    cpu = build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, preds)
-    gpu = build_assigner(spec, **params)(targets.cuda(), ANCHORS.cuda(), STRIDES.cuda(), SHAPES, [p.cuda() for p in preds])
+    preds, scores = make_preds(targets, 0), make_scores(0)
+    cpu = build_assigner(spec, **params)(targets, ANCHORS, STRIDES, SHAPES, preds, scores)
+    gpu = build_assigner(spec, **params)(targets.cuda(), ANCHORS.cuda(), STRIDES.cuda(), SHAPES, [p.cuda() for p in preds],
+                                         [s.cuda() for s in scores])
     assert all(v.device.type == "cuda" for v in gpu.stats.values())
     assert {k: int(v) for k, v in cpu.stats.items()} == {k: int(v) for k, v in gpu.stats.items()}
     for lc, lg in zip(cpu, gpu):

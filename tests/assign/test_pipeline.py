@@ -7,7 +7,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import yolo_ext.assign.context as context
-from yolo_ext.assign import base_names, build_assigner, modifier_order
+from yolo_ext.assign import ASSIGNERS, base_names, build_assigner, modifier_order
 from yolo_ext.assign.context import check_inputs, level_contexts
 
 ANCHORS = torch.tensor([[10, 13, 16, 30], [30, 61, 62, 45], [116, 90, 156, 198]], dtype=torch.float32).view(3, 2, 2)
@@ -48,9 +48,12 @@ def inputs(seed=0, n=40):
     return t, preds
 
 
-SPECS = [("+".join((b,) + modifier_order()), {}) for b in base_names()] + [
-    ("+".join((b,) + modifier_order()), {"dedup_mode": "iou"}) for b in base_names()
-]
+def full(b):
+    """The base with every modifier it accepts."""
+    return "+".join((b,) + tuple(m for m in modifier_order() if m not in ASSIGNERS[b].REFUSES))
+
+
+SPECS = [(full(b), {}) for b in base_names()] + [(full(b), {"dedup_mode": "iou"}) for b in base_names()]
 
 
 @pytest.mark.parametrize("spec,params", SPECS, ids=[s + "-" + str(p) for s, p in SPECS])
@@ -62,8 +65,9 @@ def test_a_call_never_waits_for_the_device(spec, params, monkeypatch):
     tolist = torch.Tensor.tolist
     monkeypatch.setattr(torch.Tensor, "tolist", lambda self: reads.append(self.shape) or tolist(self))
     monkeypatch.setattr(torch.Tensor, "numpy", lambda self, **k: pytest.fail("numpy() in the assigner"))
+    scores = [torch.rand(*p.shape[:4], 1, generator=torch.Generator().manual_seed(1)) for p in preds]
     with OpLog() as log:
-        out = assigner(t, ANCHORS, STRIDES, SHAPES, preds)
+        out = assigner(t, ANCHORS, STRIDES, SHAPES, preds, scores, batch_size=BS)
     bad = sorted({f"{op}: {why}" for op in log.ops for key, why in SYNCING.items() if op == key})
     assert not bad, "\n".join(bad)
     # the one explicit read: the ignore candidate count of a level (with its finiteness flag), at most once a level

@@ -61,6 +61,14 @@ from helpers import ROOT
     ({"aux_assigner": "radiuss"}, ["aux_assigner='radiuss'", "radius"]),
     ({"square_crop": 0.5, "rect": True}, ["square_crop=0.5", "rect=false"]),
     ({"assigner": "yolov5+radius"}, ["yolov5+radius", "base"]),
+    ({"assigner": "tal+recover"}, ["assigner='tal+recover'", "cannot be combined with 'recover'"]),
+    ({"assigner_warmup": "atsss", "assigner_warmup_epochs": 2}, ["assigner_warmup='atsss'", "unknown assigner"]),
+    ({"assigner_warmup": "maxiou+recover", "assigner_warmup_epochs": 2}, ["assigner_warmup=", "cannot be combined"]),
+    ({"assigner_warmup_epochs": -1}, ["assigner_warmup_epochs=-1", ">= 0"]),
+    ({"assigner_warmup_epochs": 1.5}, ["assigner_warmup_epochs=1.5", "integer"]),
+    ({"assigner": "maxiou", "neg_iou": 0.5}, ["neg_iou=0.5", "pos_iou"]),
+    ({"atss_topk": 0}, ["atss_topk=0", ">= 1"]),
+    ({"tal_beta": -1}, ["tal_beta=-1", ">= 0"]),
 ])
 def test_bad_values_are_named(cfg, words):
     with pytest.raises(ConfigError) as e:
@@ -96,6 +104,9 @@ def test_every_default_is_valid_and_unchanged():
     ({"focal_gamma": 2.0}, "focal_gamma=2.0 has no effect: neither obj_loss nor cls_loss is 'focal'"),
     ({"ohem_ratio": 2.0}, "ohem_ratio=2.0 has no effect without ohem=true"),
     ({"balance_target": 0.3}, "balance_target=0.3 has no effect without adapt_obj_gain=true"),
+    ({"assigner": "tal", "assigner_warmup": "atss"}, "assigner_warmup='atss' has no effect without assigner_warmup_epochs > 0"),
+    ({"assigner": "tal", "assigner_warmup_epochs": 4}, "assigner_warmup_epochs=4 has no effect without an assigner_warmup"),
+    ({"assigner": "tal", "atss_topk": 5}, "atss_topk=5 has no effect: assigner 'tal'"),
     ({"cutout_holes": 5}, "cutout_holes=5 has no effect without cutout > 0"),
     ({"square_crop_scale": [0.5, 1.0]}, "square_crop_scale=[0.5, 1.0] has no effect without square_crop > 0"),
 ])
@@ -109,6 +120,13 @@ def test_parameters_in_use_do_not_warn():
     got = []
     validate({"assigner": "ignore", "ignore_iou": 0.6, "anchor_t": 3.0, "obj_loss": "focal", "focal_gamma": 2.0,
               "ohem": True, "ohem_ratio": 2.0, "radius_scale": 0.5}, warn=got.append)  # radius_scale: its default
+    assert got == []
+
+
+def test_warmup_parameters_count_as_read():
+    got = []
+    validate({"assigner": "tal", "assigner_warmup": "atss", "assigner_warmup_epochs": 4, "atss_topk": 5, "tal_topk": 8},
+             warn=got.append)
     assert got == []
 
 

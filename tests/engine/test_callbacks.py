@@ -67,3 +67,14 @@ def test_epoch_stats_come_from_the_unwrapped_criterion():
     inner = SimpleNamespace(criterion=crit)
     assert epoch_stats(SimpleNamespace(model=SimpleNamespace(module=inner))) == {"positives": 3.0}
     assert epoch_stats(SimpleNamespace(model=torch.nn.Linear(1, 1))) == {}
+
+
+def test_assign_epoch_reaches_the_model_and_its_ema():
+    from yolo_ext.engine.callbacks import assign_epoch
+
+    model, ema = SimpleNamespace(), SimpleNamespace()
+    trainer = SimpleNamespace(model=SimpleNamespace(module=model), ema=SimpleNamespace(ema=ema), epoch=3)
+    assign_epoch(trainer)
+    assert model.assign_epoch == 3 and ema.assign_epoch == 3
+    assign_epoch(SimpleNamespace(model=model, ema=None, epoch=5))  # no DDP wrapper, no EMA
+    assert model.assign_epoch == 5

@@ -201,3 +201,30 @@ def test_missing_wider_paths_fail_when_the_trainer_is_built(tiny_data, tmp_path)
         AnchorTrainer(overrides=ov)
     t = AnchorTrainer(overrides={**ov, "wider_eval": False})  # the evaluation, not training, needs the paths
     assert t.data["widerface"]["gt_dir"].endswith("no_gt")
+
+
+@slow
+def test_assigner_warmup_switches_at_its_epoch_across_resume(tiny_data, tmp_path):
+    """atss for epoch 0, tal from epoch 1: interrupted after epoch 0, the resumed run assigns with tal."""
+    used = []
+
+    def record(trainer):
+        used.append((trainer.epoch, trainer.model.criterion.current_assigner().spec))
+
+    def stop(trainer):
+        if trainer.epoch == 0:
+            raise _Interrupt
+
+    t = AnchorTrainer(overrides=dict(
+        model=str(resolve_model_cfg("face-vgg-fpn.yaml")), data=str(tiny_data), epochs=2, batch=4, imgsz=64,
+        device="cpu", project=str(tmp_path), name="w", workers=0, plots=False, assigner="tal",
+        assigner_warmup="atss", assigner_warmup_epochs=1, wider_eval=False))
+    t.add_callback("on_train_epoch_end", record)
+    t.add_callback("on_fit_epoch_end", stop)
+    with pytest.raises(_Interrupt):
+        t.train()
+    r = AnchorTrainer(overrides={"resume": str(t.last)})
+    assert (r.args.assigner, r.args.assigner_warmup, r.args.assigner_warmup_epochs) == ("tal", "atss", 1)
+    r.add_callback("on_train_epoch_end", record)
+    r.train()
+    assert used == [(0, "atss"), (1, "tal")]

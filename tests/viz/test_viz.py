@@ -110,8 +110,13 @@ def test_flags_match_a_slow_reference_for_every_base(spec):
     xy = rng.uniform(0, 1, (n, 2))
     xy[:4] = [[0.0, 0.5], [1.0, 1.0], [0.5, 0.0], [0.9999, 0.25]]  # borders: clamped centres
     t = np.concatenate((np.zeros((n, 1)), xy, wh), 1).astype(np.float32)
-    r = va.assignment_cells(make_head(), spec, t, imgsz)
-    assert sum(lv.num for lv in r.levels) > n
+    head, kw = make_head(), {}
+    if ASSIGNERS[spec].needs_preds:  # simota, tal: the head's decode of random maps, and their scores
+        g = torch.Generator().manual_seed(0)
+        maps = [torch.randn(1, head.na, imgsz // int(s), imgsz // int(s), 5 + head.nc, generator=g) for s in head.stride]
+        kw = {"preds": head.decode_boxes(maps), "scores": [m[..., 4:5].sigmoid() * m[..., 5:].sigmoid() for m in maps]}
+    r = va.assignment_cells(head, spec, t, imgsz, **kw)
+    assert sum(lv.num for lv in r.levels) > (n // 2 if kw else n)
     for lv in r.levels:
         ny, nx = lv.shape
         keys = list(zip(lv.anchor.tolist(), lv.gj.tolist(), lv.gi.tolist()))
@@ -229,6 +234,15 @@ def test_assign_cli_needs_preds_runs_model(crowd, tmp_path, capsys):
     main(["assign", "--assigner", "yolov5+ignore", "--set", "ignore_iou=0.1", "--image", str(crowd), "--imgsz", "128",
           "--dpi", "40", "--out", str(out)])
     assert png_size(out)[0] == "PNG" and "ignored" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["maxiou+ignore", "atss", "simota", "tal+dedup"])
+def test_assign_cli_draws_the_new_families(spec, crowd, tmp_path, capsys):
+    out = tmp_path / f"{spec}.png"
+    main(["assign", "--assigner", spec, "--image", str(crowd), "--imgsz", "128", "--dpi", "40", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert png_size(out)[0] == "PNG" and spec.split("+")[0] in printed
+    assert int(printed.split("'positives': ")[1].split("}")[0].split(",")[0]) > 0
 
 
 def test_heatmap_cli_writes_png_of_expected_size(crowd, fake_ckpt, tmp_path):

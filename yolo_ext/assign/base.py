@@ -8,14 +8,17 @@ A component is one class registered under one name in ``ASSIGNERS`` (registry.py
   defaults and validates them (raising ``ValueError`` / ``TypeError`` naming the key, the value and
   what is allowed), so building a component is the one validation of its settings;
 * ``needs_preds``: whether it reads the decoded predictions (``ctx.preds``), asked of every
-  component, the base included.
+  component, the base included; ``needs_scores`` likewise for the predicted scores (``ctx.scores``);
+* ``REFUSES`` (bases only): modifier name -> why this base cannot be combined with it
+  (``build_assigner`` raises ``ValueError`` with that reason).
 
 The pipeline (pipeline.py) calls, per assigner call, with ``stats`` a dict of 0-d count tensors:
 
 1. ``matches = [base.match(ctx) for ctx in ctxs]``, one bool (na, nt) per level;
 2. ``matches = m.adjust_matches(ctxs, matches, stats)`` for each modifier ``m`` in registry order;
-3. per level ``lt = base.positives(ctx, match)``, then ``lt = m.adjust_level(ctx, lt, stats)``
-   for each modifier in registry order.
+3. ``levels = base.assign_levels(ctxs, matches)`` (a per-level :class:`Strategy` calls
+   ``positives(ctx, match)`` on each level; a :class:`JointStrategy` ranks all levels together),
+   then per level ``lt = m.adjust_level(ctx, lt, stats)`` for each modifier in registry order.
 
 A modifier overrides one or both hooks; the other is the identity.
 """
@@ -40,6 +43,8 @@ class Component(ABC):
     DESCRIPTION: ClassVar[str] = ""
     PARAMS: ClassVar[Dict[str, object]] = {}
     needs_preds: bool = False  # a class attribute, or a property when it depends on a parameter
+    needs_scores: bool = False  # reads ctx.scores (obj x cls probabilities); implies needs_preds
+    REFUSES: ClassVar[Dict[str, str]] = {}  # bases: modifier name -> why the combination is refused
 
 
 class Strategy(Component):
@@ -59,6 +64,35 @@ class Strategy(Component):
     @abstractmethod
     def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
         """Positives of one level from ``match`` (bool (na, nt), after the modifiers' adjust_matches)."""
+
+    def assign_levels(self, ctxs: Sequence[LevelContext], matches: List[torch.Tensor]) -> List[LevelTargets]:
+        """Positives of every level: ``positives`` level by level."""
+        return [self.positives(c, m) for c, m in zip(ctxs, matches)]
+
+
+class JointStrategy(Strategy):
+    """A base strategy that ranks candidates of all levels together (ATSS's threshold, SimOTA's dynamic k,
+    TAL's top-k and MaxIoU's best anchor per target are taken over every level at once).
+
+    Subclasses implement :meth:`assign_levels`; ``positives`` of one level is the strategy run on that level
+    alone (as on a one-level head). They do not use YOLOv5's anchor ratio test: :meth:`match` accepts every
+    (anchor, target) pair, and ``recover`` (which repairs ratio-test failures) is refused.
+    """
+
+    REFUSES = {"recover": "it repairs targets failing YOLOv5's anchor ratio test, which this strategy does not use "
+                          "(every target is ranked against every anchor)"}
+
+    def match(self, ctx: LevelContext) -> torch.Tensor:
+        """bool (na, nt), all True: no ratio test."""
+        return torch.ones(ctx.metric.shape, dtype=torch.bool, device=ctx.metric.device)
+
+    def positives(self, ctx: LevelContext, match: torch.Tensor) -> LevelTargets:
+        """The strategy on this one level alone."""
+        return self.assign_levels([ctx], [match])[0]
+
+    @abstractmethod
+    def assign_levels(self, ctxs: Sequence[LevelContext], matches: List[torch.Tensor]) -> List[LevelTargets]:
+        """Positives of every level, ranked jointly; ``matches`` (all True) are not read."""
 
 
 class Modifier(Component):
@@ -115,6 +149,14 @@ def check_choice(key: str, value, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{key}={value!r}: {key} must be one of {', '.join(map(repr, choices))}")
     return value
+
+
+def check_int(key: str, value, ok: Callable[[int], bool], allowed: str) -> int:
+    """``int(value)`` for an integral real number (not a bool) with ``ok(value)``; TypeError / ValueError otherwise."""
+    v = check_number(key, value, lambda x: x == int(x), f"{allowed} (an integer)")
+    if not ok(int(v)):
+        raise ValueError(f"{key}={value!r} is out of range: {key} must be an integer {allowed}")
+    return int(v)
 
 
 def check_anchor_t(anchor_t) -> float:

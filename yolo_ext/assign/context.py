@@ -26,6 +26,9 @@ class LevelContext(NamedTuple):
         tg: float32 (nt, 6) targets * gain: [image, class, gx, gy, gw, gh] in grid units.
         metric: float32 (na, nt) YOLOv5 shape-match metric max(r, 1/r) over w,h with r = twh / anchor.
         preds: None or float (bs, na, ny, nx, 4) decoded predicted boxes xywh in pixels.
+        scores: None or float (bs, na, ny, nx, nc) predicted class scores in [0, 1], objectness times class
+            probability (``sigmoid(obj) * sigmoid(cls)``, what the head scores detections with).
+        bs: number of images (the ``batch_size`` argument, else preds' batch, else 1 + the largest image index).
     """
 
     index: int
@@ -38,6 +41,8 @@ class LevelContext(NamedTuple):
     tg: torch.Tensor
     metric: torch.Tensor
     preds: Optional[torch.Tensor]
+    scores: Optional[torch.Tensor] = None
+    bs: int = 0
 
     @property
     def na(self) -> int:
@@ -47,7 +52,7 @@ class LevelContext(NamedTuple):
 Inputs = Tuple[torch.Tensor, torch.Tensor, torch.Tensor, List[Tuple[int, int]]]
 
 
-def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
+def check_inputs(targets, anchors, strides, shapes, preds, scores=None) -> Inputs:
     """Validate the assigner call arguments; return float32 targets/anchors/strides and int shapes.
 
     Shapes are always checked. The one check that reads tensor values (targets' image indices
@@ -80,6 +85,13 @@ def check_inputs(targets, anchors, strides, shapes, preds) -> Inputs:
                 )
         if targets.shape[0] and values_are_free(targets) and int(targets[:, 0].max()) >= bs:
             raise ValueError(f"targets reference image {int(targets[:, 0].max())} but preds hold a batch of {bs} images")
+    if scores is not None:
+        if preds is None or len(scores) != nl:
+            raise ValueError(f"scores must come with preds, as a list of nl={nl} tensors, got {_describe(scores)}")
+        for i, (sc, p) in enumerate(zip(scores, preds)):
+            if sc.dim() != 5 or tuple(sc.shape[:4]) != tuple(p.shape[:4]):
+                raise ValueError(f"scores[{i}] must have shape (bs, na, ny, nx, nc) = {tuple(p.shape[:4])} + (nc,), "
+                                 f"got {tuple(sc.shape)}")
     return targets.float(), anchors.float().to(targets.device, non_blocking=True), strides, shapes
 
 
@@ -88,7 +100,17 @@ def values_are_free(x: torch.Tensor) -> bool:
     return x.device.type == "cpu"
 
 
-def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContext]:
+def batch_size(targets, preds, given: Optional[int] = None) -> int:
+    """Images in the batch: ``given``, else the batch of ``preds``, else 1 + the largest image index of ``targets``
+    (a host read of a value: the criterion passes ``batch_size`` so that it never waits for the device)."""
+    if given is not None:
+        return int(given)
+    if preds is not None:
+        return int(preds[0].shape[0])
+    return int(targets[:, 0].max()) + 1 if targets.shape[0] else 1
+
+
+def level_contexts(targets, anchors, strides, shapes, preds, scores=None, bs: int = 0) -> List[LevelContext]:
     """Build one :class:`LevelContext` per level with YOLOv5's float32 arithmetic.
 
     Anchors in grid units are ``anchors_px / stride`` (float32 division), the gain is a float32
@@ -105,7 +127,8 @@ def level_contexts(targets, anchors, strides, shapes, preds) -> List[LevelContex
         tg = targets * gain
         metric = shape_ratio(tg[:, 4:6], anc)  # (na, nt)
         pred = None if preds is None else preds[i]
-        out.append(LevelContext(i, ny, nx, strides[i], anc, gain, targets, tg, metric, pred))
+        score = None if scores is None else scores[i]
+        out.append(LevelContext(i, ny, nx, strides[i], anc, gain, targets, tg, metric, pred, score, bs))
     return out
 
 
@@ -114,6 +137,16 @@ def targets_to_pixels(ctx: LevelContext, rows: Optional[torch.Tensor] = None) ->
     t = ctx.targets if rows is None else ctx.targets[rows]
     size = ctx.gain[2:6] * ctx.stride  # float32 [nx, ny, nx, ny] * stride: the input size in pixels
     return t[:, 2:6] * size
+
+
+def cell_centres(ctx: LevelContext, gi: torch.Tensor, gj: torch.Tensor) -> torch.Tensor:
+    """float32 (m, 2) centres x, y in input pixels of cells (column ``gi``, row ``gj``): ``(i + 0.5) * stride``."""
+    return (torch.stack((gi, gj), 1).float() + 0.5) * ctx.stride
+
+
+def anchor_boxes_px(ctx: LevelContext, a: torch.Tensor, gi: torch.Tensor, gj: torch.Tensor) -> torch.Tensor:
+    """float32 (m, 4) xywh pixels of anchor ``a`` placed on cell (gi, gj): centred on the cell, anchor w,h."""
+    return torch.cat((cell_centres(ctx, gi, gj), ctx.anchors.index_select(0, a) * ctx.stride), 1)
 
 
 def _describe(x) -> str:

@@ -31,14 +31,17 @@ class IgnoreModifier(Modifier):
     """Mark negatives whose prediction overlaps a target of their image with IoU > ``ignore_iou``.
 
     Returns per level a bool (bs, na, ny, nx) ``ignore`` mask (bs = preds[i].shape[0]); cells that
-    are positives (after ``dedup``) are never ignored. Needs ``preds`` (decoded boxes, pixels).
+    are positives (after ``dedup``) are never ignored; a mask the base already set (``maxiou``'s band) is kept (or-ed).
+    Needs ``preds`` (decoded boxes, pixels).
 
     Exact, without the dense (bs, cells, max_targets) IoU: by :func:`iou_reach`, only predictions
     whose centre lies within k*w, k*h of a target centre can exceed the threshold. Predictions are
     indexed by cell, so the per-level maximum displacement D of a predicted centre from its own
     cell centre is measured, and each target is paired with the cells whose centre is within
     k*w + D (k*h + D) of it. For YOLOv5-decoded predictions D <= 1 stride, so the work grows with
-    the number of targets and their area in cells, not with the batch's cell count times targets.
+    the number of targets and their area in cells, not with the batch's cell count times targets. A level whose
+    largest predicted box is not wider and taller than ``ignore_iou`` times a target is skipped for that target
+    (large faces on P3, for YOLOv5 boxes at most 4 anchors wide).
     ``stats["ignored"]`` counts ignored cells (all levels). Acts through ``adjust_level``,
     registered last among the shipped modifiers so that it sees the final positives.
     """
@@ -72,7 +75,11 @@ class IgnoreModifier(Modifier):
         i0, j0 = lo.clamp(min=0).unbind(1)
         ncol = (hi[:, 0].clamp(max=ctx.nx - 1) - i0 + 1).clamp(min=0)
         nrow = (hi[:, 1].clamp(max=ctx.ny - 1) - j0 + 1).clamp(min=0)
-        counts = ncol * nrow
+        # IoU > tau needs min(w_P, w_T) * min(h_P, h_T) > tau * w_T * h_T, so w_P > tau * w_T and h_P > tau * h_T: a
+        # level whose largest predicted box is narrower (or lower) than that holds no candidate for the target
+        wh_max = hi_xy[..., 2:4].float().amax(dim=(0, 1))  # (2,) px
+        fits = (wh_max > boxes[:, 2:4] * self.ignore_iou).all(1)
+        counts = ncol * nrow * fits
         # the host must learn the candidate count to size the output (the one sync dynamic shapes
         # need, which repeat_interleave would otherwise make itself): read the finiteness check with it
         total, finite = torch.stack((counts.sum(), torch.isfinite(disp).all().long())).tolist()
@@ -96,6 +103,8 @@ class IgnoreModifier(Modifier):
             pb = p.reshape(-1, 4).index_select(0, idx.reshape(-1)).view(-1, na, 4).float()
             hit = box_iou_xywh(pb, boxes.index_select(0, owner)[:, None]) > self.ignore_iou  # (P, na)
             ignore[idx.reshape(-1).index_select(0, hit.reshape(-1).nonzero().squeeze(1))] = True
-            ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
+        if lt.ignore is not None:  # a base's own ignore mask (maxiou's IoU band) is kept
+            ignore |= lt.ignore.reshape(-1).to(ignore.device)
+        ignore[cell_key(lt.b, lt.a, lt.gj, lt.gi, na, ny, nx)] = False
         add_stat(stats, "ignored", ignore.sum())
         return lt._replace(ignore=ignore.view(bs, na, ny, nx))

@@ -7,7 +7,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import torch
 
 from .base import Component, Modifier, Strategy
-from .context import check_inputs, level_contexts
+from .context import batch_size as infer_batch_size, check_inputs, level_contexts
 from .types import Assignment
 
 
@@ -23,15 +23,18 @@ class Assigner:
 
     1. per level, the base's anchor matches ``base.match(ctx)`` (YOLOv5's ratio test);
     2. each modifier's ``adjust_matches(ctxs, matches, stats)`` (``recover`` adds matches);
-    3. per level, the base's ``positives(ctx, match)``, then each modifier's
+    3. the base's ``assign_levels(ctxs, matches)`` (per level ``positives(ctx, match)`` for a
+       per-level strategy, all levels at once for a joint one), then per level each modifier's
        ``adjust_level(ctx, lt, stats)`` (``dedup`` drops duplicate claims, ``ignore`` builds the
        objectness ignore mask around the final positives).
 
-    Call: ``assigner(targets, anchors, strides, shapes, preds=None) -> Assignment``, with
+    Call: ``assigner(targets, anchors, strides, shapes, preds=None, scores=None) -> Assignment``, with
     targets float (n, 6) [image, class, x, y, w, h] (xywh normalised to the input image),
     anchors float (nl, na, 2) w,h in input pixels, strides (nl,) pixels, shapes a list of
-    (ny, nx) per level and preds an optional list of (bs, na, ny, nx, 4) decoded boxes xywh in
-    input pixels (required when ``needs_preds``). Stateless; runs under ``torch.no_grad()`` (the
+    (ny, nx) per level, preds an optional list of (bs, na, ny, nx, 4) decoded boxes xywh in
+    input pixels (required when ``needs_preds``) and scores an optional list of (bs, na, ny, nx, nc)
+    scores ``sigmoid(obj) * sigmoid(cls)`` (required when ``needs_scores``); ``batch_size`` the number
+    of images (default: preds' batch, else 1 + the largest image index of targets). Stateless; runs under ``torch.no_grad()`` (the
     caller need not wrap it); outputs and ``stats`` (0-d int64 tensors) live on ``targets.device``.
     """
 
@@ -64,7 +67,12 @@ class Assigner:
     @property
     def needs_preds(self) -> bool:
         """True when any component (base included) reads ``preds``."""
-        return any(c.needs_preds for c in self._components.values())
+        return any(c.needs_preds or c.needs_scores for c in self._components.values())
+
+    @property
+    def needs_scores(self) -> bool:
+        """True when any component reads ``scores`` (then ``preds`` too)."""
+        return any(c.needs_scores for c in self._components.values())
 
     def __repr__(self) -> str:
         params = {k: v for c in self._components.values() for k, v in vars(c).items()}
@@ -72,21 +80,27 @@ class Assigner:
 
     @torch.no_grad()
     def __call__(
-        self, targets: torch.Tensor, anchors: torch.Tensor, strides, shapes: Sequence, preds: Optional[Sequence[torch.Tensor]] = None
+        self, targets: torch.Tensor, anchors: torch.Tensor, strides, shapes: Sequence,
+        preds: Optional[Sequence[torch.Tensor]] = None, scores: Optional[Sequence[torch.Tensor]] = None,
+        batch_size: Optional[int] = None,
     ) -> Assignment:
         if preds is None and self.needs_preds:
             raise ValueError(
                 f"assigner {self.spec!r} needs preds (per-level decoded boxes (bs, na, ny, nx, 4) in pixels); got preds=None"
             )
-        targets, anchors, strides, shapes = check_inputs(targets, anchors, strides, shapes, preds)
-        ctxs = level_contexts(targets, anchors, strides, shapes, [p.detach() for p in preds] if preds is not None else None)
+        if scores is None and self.needs_scores:
+            raise ValueError(f"assigner {self.spec!r} needs scores (per-level (bs, na, ny, nx, nc) obj x cls "
+                             "probabilities); got scores=None")
+        targets, anchors, strides, shapes = check_inputs(targets, anchors, strides, shapes, preds, scores)
+        detach = lambda xs: None if xs is None else [x.detach() for x in xs]  # noqa: E731
+        bs = infer_batch_size(targets, preds, batch_size)
+        ctxs = level_contexts(targets, anchors, strides, shapes, detach(preds), detach(scores), bs)
         stats = {}
         matches = [self.base.match(c) for c in ctxs]
         for m in self.modifiers:
             matches = m.adjust_matches(ctxs, matches, stats)
         levels = []
-        for ctx, match in zip(ctxs, matches):
-            lt = self.base.positives(ctx, match)
+        for ctx, lt in zip(ctxs, self.base.assign_levels(ctxs, matches)):
             for m in self.modifiers:
                 lt = m.adjust_level(ctx, lt, stats)
             levels.append(lt)

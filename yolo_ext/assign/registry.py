@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from typing import Dict, Tuple, Type
 
+from .atss import ATSSAssigner
 from .base import Component
 from .dedup import DedupModifier
 from .ignore import IgnoreModifier
+from .maxiou import MaxIoUAssigner
 from .pipeline import Assigner
 from .radius import RadiusAssigner
 from .recover import RecoverModifier
+from .simota import SimOTAAssigner
+from .tal import TALAssigner
 from .yolov5 import DistanceAssigner, YOLOv5Assigner
 
 # The visible name -> class map. Modifiers apply in the order they appear here.
@@ -24,6 +28,10 @@ ASSIGNERS: Dict[str, Type[Component]] = {
     "yolov5": YOLOv5Assigner,
     "distance": DistanceAssigner,
     "radius": RadiusAssigner,
+    "maxiou": MaxIoUAssigner,
+    "atss": ATSSAssigner,
+    "simota": SimOTAAssigner,
+    "tal": TALAssigner,
     "recover": RecoverModifier,
     "dedup": DedupModifier,
     "ignore": IgnoreModifier,
@@ -90,7 +98,8 @@ def build_assigner(spec: str = DEFAULT_BASE, **params) -> Assigner:
             declares in ``PARAMS``, the others are accepted and unused (the trainer passes all).
     Raises:
         ValueError: unknown or reserved name, repeated name, two base strategies, unknown
-            parameter key or a value out of range (the components' constructors check them).
+            parameter key or a value out of range (the components' constructors check them), or a
+            modifier the base refuses (its ``REFUSES``, e.g. ``tal+recover``).
         TypeError: a parameter of the wrong type (e.g. a bool or a string for a number).
     """
     known = assigner_params()
@@ -98,6 +107,8 @@ def build_assigner(spec: str = DEFAULT_BASE, **params) -> Assigner:
     if unknown:
         raise ValueError(f"unknown assigner parameter(s) {unknown}; valid: {sorted(known)}")
     base, mods = _parse(spec)
+    for m in sorted(mods & set(ASSIGNERS[base].REFUSES)):
+        raise ValueError(f"assigner spec {spec!r}: {base!r} cannot be combined with {m!r}: {ASSIGNERS[base].REFUSES[m]}")
     names = [base] + [m for m in modifier_order() if m in mods]
     return Assigner({n: ASSIGNERS[n](**{k: params[k] for k in ASSIGNERS[n].PARAMS if k in params}) for n in names})
 

@@ -2,8 +2,9 @@
 
 An assignment is a list, one entry per detection level, of :class:`LevelTargets`:
 flat index tensors naming the positive (image, anchor, row, column) cells, the
-target row each positive learns from, its loss weight and, optionally, a mask
-of negatives to leave out of the objectness loss.
+target row each positive learns from, its loss weight, optionally a mask
+of negatives to leave out of the objectness loss and, for strategies with soft
+targets (``tal``, ``simota``), each positive's objectness target (``quality``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class LevelTargets(NamedTuple):
         weight: float32 (m,) loss weight in (0, 1]; 1 for plain positives.
         ignore: None, or bool (bs, na, ny, nx): negatives excluded from the
             objectness loss (never True at a positive cell).
+        quality: None, or float32 (m,) in [0, 1]: the positive's soft objectness target, set by strategies
+            that produce one (TAL's normalised alignment, SimOTA's IoU); the criterion then uses it in place of
+            YOLOv5's ``(1 - gr) + gr * IoU`` (and as the quality of soft class targets). None: YOLOv5's target.
     """
 
     b: torch.Tensor
@@ -35,6 +39,7 @@ class LevelTargets(NamedTuple):
     t: torch.Tensor
     weight: torch.Tensor
     ignore: Optional[torch.Tensor] = None
+    quality: Optional[torch.Tensor] = None
 
     @property
     def num(self) -> int:
@@ -42,14 +47,15 @@ class LevelTargets(NamedTuple):
         return int(self.b.shape[0])
 
     def select(self, keep: torch.Tensor) -> "LevelTargets":
-        """Keep the positives where ``keep`` (bool (m,) or int64 index) says so; ``ignore`` is kept as is.
+        """Keep the positives where ``keep`` (bool (m,) or int64 index) says so (``quality`` too); ``ignore`` is kept.
 
         A bool mask is turned into indices once (one nonzero: on a GPU one sync, not one per field).
         """
         if keep.dtype == torch.bool:
             keep = keep.nonzero().squeeze(1)
         b, a, gj, gi, t, w = (x.index_select(0, keep) for x in (self.b, self.a, self.gj, self.gi, self.t, self.weight))
-        return LevelTargets(b, a, gj, gi, t, w, self.ignore)
+        q = None if self.quality is None else self.quality.index_select(0, keep)
+        return LevelTargets(b, a, gj, gi, t, w, self.ignore, q)
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Assignment:
     (``float(total)``); converting every batch would stall a GPU at every step.
 
     Iterating, ``len()`` and indexing go over ``levels``, so
-    ``for b, a, gj, gi, t, w, ign in assignment`` works.
+    ``for b, a, gj, gi, t, w, ign, quality in assignment`` works.
     """
 
     levels: List[LevelTargets]

@@ -128,16 +128,19 @@ def assign_cmd(a) -> Path:
     model, desc = build_model(a.cfg, a.weights, a.seed)
     img, lb_img, lb = _prepare(a, model)
     targets = _labels(a, lb, required=True)
-    preds, sub = None, f"anchors and strides from {desc.replace('random-init ', '')}"
+    preds, scores, sub = None, None, f"anchors and strides from {desc.replace('random-init ', '')}"
     if assigner.needs_preds:
-        preds = run_model(model, lb_img)[2]
-        users = " / ".join(n for n in assigner.names if n in ("ignore", "dedup"))
+        _, maps, preds = run_model(model, lb_img)
+        if assigner.needs_scores:
+            scores = [m[..., 4:5].sigmoid() * m[..., 5:].sigmoid() for m in maps]
+        users = " / ".join(n for n in assigner.names if assigner.components[n].needs_preds
+                           or assigner.components[n].needs_scores)
         sub = f"predictions for {users} from {desc}" + ("" if a.weights else f" (seed {a.seed}; no --weights: untrained)")
     if params:
         sub += "   |   " + ", ".join(f"{k}={v}" for k, v in params.items())
     h0, w0 = lb["orig_shape"]
     sub += f"   |   {Path(a.image).name} {w0}x{h0} letterboxed (x{lb['ratio']:.3g})"
-    result = assignment_cells(model, assigner, targets, a.imgsz, preds=preds)
+    result = assignment_cells(model, assigner, targets, a.imgsz, preds=preds, scores=scores)
     fig = draw_assignment(lb_img, targets, result, subtitle=sub, panel_in=a.panel_size, view=view, dpi=a.dpi)
     out = save_figure(fig, a.out, a.dpi, palette=a.palette)
     per = ", ".join(f"{level_name(lv.stride)} {lv.num}" for lv in result.levels)

@@ -35,6 +35,8 @@ YOLOV5_OVERRIDES = {
 # Keys ultralytics does not have.
 CRITERION_DEFAULTS = {
     "assigner": "yolov5",  # label assignment spec, see `train.py --assigner list`
+    "assigner_warmup": "",  # assigner spec of the first assigner_warmup_epochs epochs ('' = none), e.g. atss before tal
+    "assigner_warmup_epochs": 0,  # epochs assigned by assigner_warmup (YOLOv6 / PP-YOLOE: ATSS, then TAL)
     "obj": 1.0,  # objectness loss gain
     "obj_pw": 1.0,  # objectness BCE positive weight (YOLOv5 obj_pw)
     "cls_pos_weight": 1.0,  # class BCE positive weight (YOLOv5's cls_pw; ultralytics' cls_pw means class-frequency weighting)

@@ -14,8 +14,10 @@ when an ablation plan is loaded. It returns a copy with every extension value in
   ranges ``[low, high]`` non-empty (``cutout_scale`` within (0, 1], ``square_crop_scale`` above 0), ``cutout_holes``
   >= 1, ``cutout_fill`` ``random`` or a grey value 0..255, ``aux_weight`` >= 0, ``aux_assigner`` empty or a valid
   assigner spec (``CHECKS`` and ``RULES`` below; the range checks are ``yolo_ext.augment``'s own).
-- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; a loss without a positive weight
-  takes ``obj_pw`` / ``cls_pos_weight`` = 1 only; ``square_crop`` cannot be combined with ``rect`` training.
+- Combinations: ``autobalance`` needs the ``mean`` objectness normalisation; ``assigner`` and a non-empty
+  ``assigner_warmup`` must each build (a base refusing a modifier, ``tal+recover``, is an error); a loss without a
+  positive weight takes ``obj_pw`` / ``cls_pos_weight`` = 1 only; ``square_crop`` cannot be combined with ``rect``
+  training.
 - A key set to a non-default value that no component of this run reads (``ignore_iou`` without ``ignore``,
   ``focal_gamma`` without a focal loss, ``ohem_ratio`` without ``ohem``) gives a warning, not an error.
 - Aliases: ``label_smoothing`` (YOLOv5's name, which ultralytics drops from every cfg) means ``cls_label_smoothing``.
@@ -55,6 +57,7 @@ RULES: dict[str, tuple[Callable, str]] = {
     "balance_target": (lambda v: v > 0, "> 0"),
     "obj_gain_scale": (lambda v: v > 0, "> 0"),
     "wider_conf": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "assigner_warmup_epochs": (lambda v: v >= 0, ">= 0 (epochs)"),
     "cutout": (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     "cutout_holes": (lambda v: v >= 1, ">= 1"),
     "cutout_min_visible": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
@@ -89,6 +92,8 @@ USED_WHEN: dict[str, tuple[Callable[[dict], bool], str]] = {
     "balance_target": (lambda c: c["adapt_obj_gain"], "adapt_obj_gain=true"),
     "obj_norm_gain": (lambda c: resolved_norm(c, "obj") != "mean", "an obj_norm other than mean"),
     "wider_conf": (lambda c: c["wider_eval"], "wider_eval=true"),
+    "assigner_warmup": (lambda c: c["assigner_warmup_epochs"] > 0, "assigner_warmup_epochs > 0"),
+    "assigner_warmup_epochs": (lambda c: bool(c["assigner_warmup"]), "an assigner_warmup spec"),
     **{k: (lambda c: c["cutout"] > 0, "cutout > 0")
        for k in ("cutout_holes", "cutout_scale", "cutout_min_visible", "cutout_fill")},
     "square_crop_scale": (lambda c: c["square_crop"] > 0, "square_crop > 0"),
@@ -205,9 +210,9 @@ def _check_components(cfg: dict) -> None:
             cls(**{k: cfg[k] for k in cls.PARAMS})
         except (ValueError, TypeError) as e:
             raise ConfigError(f"{e} (a parameter of assigner component {name!r})") from None
-    for key in ("assigner", "aux_assigner"):
-        if key == "aux_assigner" and not cfg[key]:
-            continue  # '' = the main assigner
+    for key in ("assigner", "assigner_warmup", "aux_assigner"):
+        if key in ("assigner_warmup", "aux_assigner") and not cfg[key]:
+            continue  # '' = no warm-up / the main assigner
         try:
             build_assigner(cfg[key], **{k: cfg[k] for k in assigner_params()})
         except (ValueError, TypeError) as e:
@@ -237,7 +242,8 @@ def _loss_params(cfg: dict, name: str) -> dict:
 def unused(cfg: dict, defaults: dict) -> list:
     """Warnings for keys set away from their default that nothing in this run reads."""
     names = set()
-    for spec in (cfg["assigner"], cfg["aux_assigner"]):  # the auxiliary head's assigner reads parameters too
+    warm = cfg["assigner_warmup"] if cfg["assigner_warmup_epochs"] > 0 else ""
+    for spec in (cfg["assigner"], warm, cfg["aux_assigner"]):  # warm-up and auxiliary-head assigners read parameters too
         parts = {n.strip() for n in spec.split("+") if n.strip()}
         if parts and not parts & set(base_names()):
             parts.add(DEFAULT_BASE)  # a spec of modifiers only runs on the default base

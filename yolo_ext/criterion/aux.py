@@ -37,6 +37,11 @@ class AuxModelView:
         return getattr(self._model, "class_weights", None)
 
     @property
+    def assign_epoch(self):
+        """The epoch the trainer set on the model (the assigner warm-up reads it), None outside training."""
+        return getattr(self._model, "assign_epoch", None)
+
+    @property
     def args(self) -> dict:
         a = self._model.args
         return {**(dict(a) if isinstance(a, Mapping) else dict(vars(a))), **self._overrides}

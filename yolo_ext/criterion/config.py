@@ -120,6 +120,8 @@ class CriterionConfig:
     scale_gains: bool
     assigner: str
     assigner_params: Dict[str, object]
+    assigner_warmup: str
+    assigner_warmup_epochs: int
     gr: float
     cls_label_smoothing: float
     obj_loss: LossChoice
@@ -146,6 +148,8 @@ class CriterionConfig:
             cls=float(read(args, "cls")),
             imgsz=float(imgsz),
             assigner=v["assigner"],
+            assigner_warmup=v["assigner_warmup"],
+            assigner_warmup_epochs=v["assigner_warmup_epochs"],
             assigner_params={k: v[k] for k in assigner_params()},
             obj_loss=LossChoice.from_settings(v, "obj"),
             cls_loss=LossChoice.from_settings(v, "cls"),

@@ -14,7 +14,13 @@ YOLOv5 semantics (Jocher et al., ultralytics/yolov5 ``utils/loss.py`` and ``trai
 
 Extensions (all hyperparameters, read once into ``CriterionConfig``, see ``config.py``):
 - assignment by name (``assigner``); per-positive ``weight`` scales the box loss and the objectness target
-  (``assign_weight_box`` / ``assign_weight_obj``); ``ignore`` removes negatives from the objectness loss;
+  (``assign_weight_box`` / ``assign_weight_obj``); ``ignore`` removes negatives from the objectness loss; a
+  prediction-aware assigner gets the detached decoded boxes and scores (``sigmoid(obj) * sigmoid(cls)``), computed
+  once per batch; a positive's ``quality`` (soft target of ``tal`` / ``simota``) replaces ``(1 - gr) + gr * IoU`` as
+  its objectness target and as the quality of soft class targets;
+- assigner warm-up (``assigner_warmup`` for the first ``assigner_warmup_epochs`` epochs, then ``assigner``): the
+  epoch is read from ``model.assign_epoch``, which the trainer sets at each epoch start (so ``--resume`` continues
+  on the right one); without it (a criterion outside training) the main assigner runs;
 - elementwise losses by name (``obj_loss``, ``cls_loss``: any key of ``yolo_ext.losses.LOSSES``). Losses whose spec
   has ``soft_targets`` (QFL, VFL) get IoU-quality class targets: the one-hot target times the positive's IoU (GFL);
   objectness targets are the target above for every loss;
@@ -66,7 +72,8 @@ class YOLOv5Criterion:
         if cfg.obj_loss.norm != "mean":
             self.gains["obj"] *= cfg.obj_norm_gain
         self.assigner = build_assigner(cfg.assigner, **cfg.assigner_params)
-        self.needs_preds = bool(getattr(self.assigner, "needs_preds", False))
+        self.warmup_assigner = (build_assigner(cfg.assigner_warmup, **cfg.assigner_params)
+                                if cfg.assigner_warmup and cfg.assigner_warmup_epochs > 0 else None)
         eps = cfg.cls_label_smoothing
         self.cp, self.cn = 1.0 - 0.5 * eps, 0.5 * eps
         self.obj_fn, self.cls_fn = cfg.obj_loss.build(), cfg.cls_loss.build()
@@ -90,6 +97,31 @@ class YOLOv5Criterion:
         with torch.no_grad():
             return self.head.decode_boxes([m.detach() for m in maps])
 
+    @staticmethod
+    def scores(maps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Detached per-level scores (bs, na, ny, nx, nc) ``sigmoid(obj) * sigmoid(cls)``, float32 (for assigners)."""
+        with torch.no_grad():
+            return [m[..., 4:5].detach().float().sigmoid() * m[..., 5:].detach().float().sigmoid() for m in maps]
+
+    def current_assigner(self):
+        """The warm-up assigner during its epochs (``model.assign_epoch < assigner_warmup_epochs``), else the main."""
+        epoch = getattr(self.model, "assign_epoch", None)
+        if self.warmup_assigner is not None and epoch is not None and epoch < self.config.assigner_warmup_epochs:
+            return self.warmup_assigner
+        return self.assigner
+
+    @property
+    def needs_preds(self) -> bool:
+        """Whether the assigner of the current epoch reads the decoded predictions."""
+        return bool(getattr(self.current_assigner(), "needs_preds", False))
+
+    def assign(self, maps, targets, shapes, anchors, strides):
+        """Run the current assigner; boxes and scores are computed once here, only when it reads them."""
+        assigner = self.current_assigner()
+        preds = self.decoded(maps) if getattr(assigner, "needs_preds", False) else None
+        scores = self.scores(maps) if getattr(assigner, "needs_scores", False) else None
+        return assigner(targets, anchors, strides, shapes, preds=preds, scores=scores, batch_size=maps[0].shape[0])
+
     def __call__(self, preds, batch: dict):
         """preds: head output (training dict or eval ``(y, dict)``), ``"preds"`` per level (bs, na, ny, nx, 5 + nc)
         logits; batch: ultralytics batch dict. Returns ``(loss (3,) * bs, {name: 0-d detached})``."""
@@ -100,7 +132,7 @@ class YOLOv5Criterion:
         shapes = [tuple(m.shape[2:4]) for m in maps]
         anchors = self.head.anchor_px.to(device)
         strides = self.head.stride.to(device)
-        out = self.assigner(targets, anchors, strides, shapes, preds=self.decoded(maps) if self.needs_preds else None)
+        out = self.assign(maps, targets, shapes, anchors, strides)
         lbox = torch.zeros((), device=device)
         lcls = torch.zeros((), device=device)
         obj = []  # per level (logits, target, positive mask, ignore mask)
@@ -136,7 +168,11 @@ class YOLOv5Criterion:
         w = lv.weight.to(iou.dtype)
         lbox = ((1.0 - iou) * (w if self.config.assign_weight_box else 1.0)).mean()
         q = iou.detach().clamp(0)
-        t_obj = (1.0 - self.config.gr) + self.config.gr * q
+        if lv.quality is not None:  # the assigner's soft target (tal, simota)
+            q = lv.quality.to(q.dtype)
+            t_obj = q
+        else:
+            t_obj = (1.0 - self.config.gr) + self.config.gr * q
         if self.config.assign_weight_obj:
             t_obj = t_obj * w
         flat = cell_key(lv.b, lv.a, lv.gj, lv.gi, self.na, ny, nx)

@@ -1,5 +1,5 @@
-"""Trainer callbacks: the anchor check at training start, the epoch's assigner / loss-balance counters, and the
-WIDER FACE evaluation of ``best.pt`` at the end of training."""
+"""Trainer callbacks: the anchor check at training start, the epoch number for the assigner warm-up, the epoch's
+assigner / loss-balance counters, and the WIDER FACE evaluation of ``best.pt`` at the end of training."""
 
 from __future__ import annotations
 
@@ -40,6 +40,15 @@ def wider_eval(trainer):
         return
     run_wider_eval(trainer.best, trainer.data, trainer.save_dir, imgsz=trainer.args.imgsz,
                    conf=hyp(trainer.args, "wider_conf"), device=trainer.args.device, batch=max(trainer.batch_size, 1))
+
+
+def assign_epoch(trainer) -> None:
+    """``on_train_epoch_start`` callback: tell the criterion the epoch (``model.assign_epoch``), for the assigner
+    warm-up (``assigner_warmup`` for the first ``assigner_warmup_epochs``). Set on the trained model and its EMA copy;
+    after ``--resume`` the first epoch is the checkpoint's next one, so the schedule continues where it was."""
+    for m in (getattr(trainer.model, "module", trainer.model), getattr(getattr(trainer, "ema", None), "ema", None)):
+        if m is not None:
+            m.assign_epoch = int(trainer.epoch)
 
 
 def epoch_stats(trainer) -> dict:

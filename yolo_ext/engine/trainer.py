@@ -17,7 +17,7 @@ from ..config.data import check_local_inputs, wider_section
 from ..config.defaults import hyp, trainer_base_cfg
 from ..config.validate import validate_trainer_args
 from ..utils.files import atomic_path
-from .callbacks import anchor_check, epoch_stats, log_epoch_stats, wider_eval
+from .callbacks import anchor_check, assign_epoch, epoch_stats, log_epoch_stats, wider_eval
 from .model import AnchorDetectionModel
 from .rundir import claim_run_dir, drop_rows_after
 from .validator import AnchorValidator
@@ -42,6 +42,7 @@ class AnchorTrainer(DetectionTrainer):
         except BaseException:
             self.release_run_dir()
             raise
+        self.add_callback("on_train_epoch_start", assign_epoch)  # the assigner warm-up reads the epoch
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings

@@ -89,7 +89,8 @@ def _as_targets(targets) -> torch.Tensor:
 
 
 def assignment_cells(model_or_head, spec, targets, imgsz, params: Optional[dict] = None,
-                     preds: Optional[Sequence[torch.Tensor]] = None) -> CellAssignment:
+                     preds: Optional[Sequence[torch.Tensor]] = None,
+                     scores: Optional[Sequence[torch.Tensor]] = None) -> CellAssignment:
     """Run an assigner on one image's targets and describe every positive cell.
 
     Args:
@@ -100,7 +101,8 @@ def assignment_cells(model_or_head, spec, targets, imgsz, params: Optional[dict]
         imgsz: input size in pixels, int (square) or (h, w); level grids are (h // stride, w // stride).
         params: assigner hyperparameters (``build_assigner`` keyword arguments).
         preds: per level decoded boxes (1, na, ny, nx, 4) xywh in input pixels; required when the assigner
-            needs predictions (``ignore``, ``dedup`` with ``dedup_mode=iou``).
+            needs predictions (``ignore``, ``dedup`` with ``dedup_mode=iou``, ``simota``, ``tal``).
+        scores: per level scores (1, na, ny, nx, nc) ``sigmoid(obj) * sigmoid(cls)``; required by ``simota`` / ``tal``.
     Returns:
         :class:`CellAssignment` with one :class:`LevelCells` per level.
     """
@@ -112,9 +114,17 @@ def assignment_cells(model_or_head, spec, targets, imgsz, params: Optional[dict]
     shapes = [(int(h // s), int(w // s)) for s in strides]
     t = _as_targets(targets)
     anchors = head.anchor_px.detach().float().cpu()
-    out = assigner(t, anchors, strides, shapes, None if preds is None else [p.detach().float().cpu() for p in preds])
+    cpu = lambda xs: None if xs is None else [x.detach().float().cpu() for x in xs]  # noqa: E731
+    out = assigner(t, anchors, strides, shapes, cpu(preds), cpu(scores), batch_size=1)
     levels = [_describe_level(i, lt, t, strides[i], shapes[i], anchors[i]) for i, lt in enumerate(out.levels)]
     return CellAssignment(levels, {k: v.item() for k, v in out.stats.items()}, assigner.spec)
+
+
+def _opacity(lt) -> torch.Tensor:
+    """What a cell's opacity shows: its loss weight, times its soft objectness target where the strategy sets one
+    (``tal``, ``simota``), floored at 0.15 so that a weak positive stays visible."""
+    w = lt.weight.float()
+    return w if lt.quality is None else (w * lt.quality.float()).clamp(min=0.15)
 
 
 def _describe_level(i: int, lt, t: torch.Tensor, stride: float, shape, anchors: torch.Tensor) -> LevelCells:
@@ -130,7 +140,7 @@ def _describe_level(i: int, lt, t: torch.Tensor, stride: float, shape, anchors: 
     return LevelCells(
         index=i, stride=stride, shape=(ny, nx), anchors_px=anchors.numpy(),
         anchor=lt.a.cpu().numpy(), gj=lt.gj.cpu().numpy(), gi=lt.gi.cpu().numpy(), target=lt.t.cpu().numpy(),
-        weight=lt.weight.float().cpu().numpy(), is_centre=((lt.gi == ci) & (lt.gj == cj)).cpu().numpy(),
+        weight=_opacity(lt).cpu().numpy(), is_centre=((lt.gi == ci) & (lt.gj == cj)).cpu().numpy(),
         is_duplicate=(counts[inv] > 1).cpu().numpy(), ignore=ignore,
     )
 
