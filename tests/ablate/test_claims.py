@@ -123,6 +123,6 @@ def test_committed_claims_file_names_rows_of_the_plans():
     for s in specs:
         rows |= {r.name for r in load_plan(ROOT / s["plan"]).runs}
     named = {x for c in claims for pair in c.compare for x in pair if x}
-    # rows of the assigner families and tricks arrive with their plan rows; everything else must exist now
-    pending = {"maxiou", "atss", "simota", "tal", "best-v2"}
+    # every compared row is a row of a tier plan, except best-v2
+    pending = {"best-v2"}  # chosen on held-out seeds once the broad tier has finished
     assert named - rows <= pending, sorted(named - rows - pending)
