@@ -49,8 +49,9 @@ def _claim_tier(claim: Claim, tier: Tier) -> tuple:
 
 def _sources(tier: Tier, rows) -> str:
     hist = sorted({r for r in rows for s in range(tier.seeds) if tier.source.get((r, s)) == "history"})
-    return (f" Rows {', '.join(f'`{r}`' for r in hist)}: seeds from the first study's runs (identical settings, same "
-            "fingerprint; docs/ablation_runs.csv), so no loss balance or face-size view for them.") if hist else ""
+    return (f" Rows {', '.join(f'`{r}`' for r in hist)}: some seeds come from the first study's runs (identical "
+            "settings, same fingerprint; docs/ablation_runs.csv); those seeds have no loss balance or face-size view."
+            ) if hist else ""
 
 
 def _comparison_table(tier: Tier, comps: list) -> list:
