@@ -63,7 +63,7 @@ def test_bad_edges_are_named(edges):
 def test_unknown_setting():
     gt = make_gt([FACES], [[0, 1, 2]])
     with pytest.raises(ValueError, match="'tiny'"):
-        size_buckets({}, gt, setting="tiny")
+        size_buckets({("0--Parade", "img_0"): DETS}, gt, setting="tiny")
 
 
 @needs_shared
