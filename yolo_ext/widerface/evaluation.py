@@ -157,23 +157,31 @@ def threshold_start(scores: np.ndarray) -> np.ndarray:
     return THRESH_NUM - n_pass
 
 
-def setting_curve(best, det_img, k0, gt: GroundTruth, setting: str) -> PRCurve:
-    """Counts and AP of one setting from the setting-independent matching ``best`` (D,)."""
-    evaluated = gt.evaluated[setting]
+def counts_at_thresholds(best, k0, evaluated: np.ndarray, count_face: int, drop=None) -> tuple:
+    """(tps, proposals, precision, recall) at the 1000 thresholds. ``evaluated``: (F,) faces that count; a detection
+    matching another face is dropped, and so is one where the optional (D,) ``drop`` mask is set."""
     hit = best >= 0
     hit_eval = np.zeros_like(hit)
     hit_eval[hit] = evaluated[best[hit]]
     dropped = hit & ~hit_eval
+    if drop is not None:
+        dropped |= drop
     tp = np.zeros_like(hit)
     cand = np.flatnonzero(hit_eval)
     _, first = np.unique(best[cand], return_index=True)  # first detection picking each face
     tp[cand[first]] = True
     proposals = np.bincount(k0[~dropped], minlength=THRESH_NUM + 1)[:THRESH_NUM].cumsum()
     tps = np.bincount(k0[tp], minlength=THRESH_NUM + 1)[:THRESH_NUM].cumsum()
-    count_face = int(gt.counts[setting].sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = tps / proposals
         recall = tps / count_face if count_face else np.zeros(THRESH_NUM)
+    return tps, proposals, precision, recall
+
+
+def setting_curve(best, det_img, k0, gt: GroundTruth, setting: str) -> PRCurve:
+    """Counts and AP of one setting from the setting-independent matching ``best`` (D,)."""
+    count_face = int(gt.counts[setting].sum())
+    tps, proposals, precision, recall = counts_at_thresholds(best, k0, gt.evaluated[setting], count_face)
     return PRCurve(precision, recall, THRESHOLDS.copy(), tps, proposals, count_face, voc_ap(recall, precision))
 
 

@@ -25,7 +25,7 @@ from typing import List, Sequence, Union
 
 import numpy as np
 
-from .evaluation import THRESH_NUM, _xyxy, best_faces, normalize_scores, threshold_start, voc_ap
+from .evaluation import _xyxy, best_faces, counts_at_thresholds, normalize_scores, threshold_start, voc_ap
 from .groundtruth import GroundTruth, load_ground_truth
 from .predictions import PredMapping, from_mapping, read_prediction_dir, sort_by_score, warn_missing
 
@@ -73,24 +73,13 @@ def check_edges(edges: Sequence[float]) -> List[float]:
     return out
 
 
-def _bucket(best, det_img, det_h, k0, gt: GroundTruth, setting: str, lo: float, hi: float) -> SizeBucket:
+def _bucket(best, det_h, k0, gt: GroundTruth, setting: str, lo: float, hi: float) -> SizeBucket:
     face_h = gt.boxes[:, 3]
     in_bucket = (face_h >= lo) & (face_h < hi)
     evaluated = gt.evaluated[setting] & in_bucket
-    hit = best >= 0
-    hit_eval = np.zeros_like(hit)
-    hit_eval[hit] = evaluated[best[hit]]
-    dropped = (hit & ~hit_eval) | (~hit & ((det_h < lo) | (det_h >= hi)))
-    tp = np.zeros_like(hit)
-    cand = np.flatnonzero(hit_eval)
-    _, first = np.unique(best[cand], return_index=True)  # first detection (score order) picking each face
-    tp[cand[first]] = True
-    proposals = np.bincount(k0[~dropped], minlength=THRESH_NUM + 1)[:THRESH_NUM].cumsum()
-    tps = np.bincount(k0[tp], minlength=THRESH_NUM + 1)[:THRESH_NUM].cumsum()
     faces = int(evaluated.sum())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = tps / proposals
-        recall = tps / faces if faces else np.zeros(THRESH_NUM)
+    out_of_range = (best < 0) & ((det_h < lo) | (det_h >= hi))  # unmatched and not this bucket's height
+    _, _, precision, recall = counts_at_thresholds(best, k0, evaluated, faces, drop=out_of_range)
     ap = voc_ap(recall, precision) if faces else float("nan")
     return SizeBucket(lo, hi, faces, ap, float(recall[-1]) if faces else float("nan"), precision, recall)
 
@@ -108,7 +97,7 @@ def size_buckets_from_detections(dets: np.ndarray, counts: np.ndarray, gt: Groun
     dets, det_img, scores = dets[live], det_img[live], scores[live]
     best = best_faces(_xyxy(dets[:, :4]), det_img, gt, iou)
     k0 = threshold_start(scores)
-    return [_bucket(best, det_img, dets[:, 3], k0, gt, setting, lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
+    return [_bucket(best, dets[:, 3], k0, gt, setting, lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:])]
 
 
 def size_buckets(pred: Union[str, Path, PredMapping], gt_dir: Union[str, Path, GroundTruth],
