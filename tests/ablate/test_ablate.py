@@ -107,6 +107,90 @@ def test_plan_merges_base_resolves_model_and_fingerprints(tmp_path):
         assert replace(b, config={**b.config, **change}).fingerprint("d.yaml") != b.fingerprint("d.yaml"), change
 
 
+def _clone(root: Path, model_text="nc: 1\n") -> tuple:
+    """A stand-in checkout: <root>/models/m.yaml and <root>/datasets/set/d.yaml."""
+    (root / "models").mkdir(parents=True)
+    (root / "datasets" / "set").mkdir(parents=True)
+    (root / "models" / "m.yaml").write_text(model_text)
+    (root / "datasets" / "set" / "d.yaml").write_text("path: x\n")
+    return root / "models" / "m.yaml", root / "datasets" / "set" / "d.yaml"
+
+
+def _in_clone(monkeypatch, root: Path):
+    from yolo_ext.ablate import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "ROOT", root)
+    monkeypatch.setattr(plan_mod, "datasets_dir", lambda: root / "datasets")
+
+
+def test_fingerprint_is_the_same_from_another_clone_but_sees_a_model_edit(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from yolo_ext.ablate.plan import RunSpec
+
+    fps = []
+    for clone in ("a", "b"):
+        model, data = _clone(tmp_path / clone)
+        _in_clone(monkeypatch, tmp_path / clone)
+        run = RunSpec("r", "", {"model": str(model), "epochs": 2, "assigner": "radius"})
+        fps.append(run.fingerprint(str(data)))
+        if clone == "b":
+            model.write_text("nc: 2\n")  # the model YAML edited in place: its runs are stale
+            fps.append(run.fingerprint(str(data)))
+            fps.append(replace(run, config={**run.config, "epochs": 3}).fingerprint(str(data)))
+            (tmp_path / "b" / "datasets" / "other").mkdir()
+            fps.append(run.fingerprint(str(tmp_path / "b" / "datasets" / "other" / "d.yaml")))
+    assert fps[0] == fps[1], "same settings, same relative files, another checkout: same fingerprint"
+    assert len(set(fps[1:])) == 4, fps
+    # outside the checkout and the datasets folder a file counts by its absolute path
+    ext = tmp_path / "ext.yaml"
+    ext.write_text("path: x\n")
+    run = RunSpec("r", "", {"model": str(tmp_path / "b" / "models" / "m.yaml")})
+    assert run.fingerprint(str(ext)) != run.fingerprint(str(tmp_path / "elsewhere" / "ext.yaml"))
+
+
+def _legacy_run(job_dir: Path, run, model: str, data: str) -> None:
+    """What a run of fingerprint version 1 left: ablate_config.json with absolute paths, done.json without a
+    version, its v1 hash over those paths."""
+    fake_run(job_dir, [(0.5, 0.2, 3.0)], val=False)
+    (job_dir / "ablate_config.json").write_text(json.dumps({**run.config, "model": model, "data": data}))
+    (job_dir / "done.json").write_text(json.dumps({"fingerprint": run.legacy_fingerprint(data, model)}))
+
+
+def test_version_1_runs_are_accepted_from_a_moved_checkout_only_when_nothing_else_changed(tmp_path, monkeypatch):
+    from dataclasses import replace
+    from yolo_ext.ablate.plan import RunSpec
+    from yolo_ext.ablate.runner import Job, check_done
+
+    old_model, old_data = _clone(tmp_path / "old")
+    new_model, new_data = _clone(tmp_path / "new")
+    _in_clone(monkeypatch, tmp_path / "new")
+    old = RunSpec("r", "", {"model": str(old_model), "epochs": 1, "val": False, "assigner": "radius"})
+    now = replace(old, config={**old.config, "model": str(new_model)})
+    job = Job(now, 0, tmp_path / "out" / "runs" / "r-s0")
+
+    def verdict(run=now, data=new_data):
+        return check_done(Job(run, 0, job.dir), str(data))[1]
+
+    _legacy_run(job.dir, old, str(old_model), str(old_data))
+    assert verdict() is None, "moved checkout, same files: the finished run counts"
+    assert verdict(replace(now, config={**now.config, "lr0": 0.02})).startswith("stale"), "a setting changed"
+    (tmp_path / "new" / "datasets" / "set2").mkdir()
+    assert verdict(data=tmp_path / "new" / "datasets" / "set2" / "d.yaml").startswith("stale"), "other data"
+    new_model.write_text("nc: 5\n")
+    assert verdict().startswith("stale"), "the model YAML differs from the one the run trained"
+    new_model.write_text("nc: 1\n")
+    import shutil
+
+    shutil.rmtree(tmp_path / "old")  # the old checkout is gone: its recorded location is all that can be compared
+    assert verdict() is None
+    (job.dir / "ablate_config.json").unlink()
+    assert verdict().startswith("stale"), "no record of the paths the run used: cannot be vouched for"
+    # a run finished by this version records the version and is matched on the location-independent hash
+    (job.dir / "done.json").write_text(json.dumps({"fingerprint": now.fingerprint(str(new_data)),
+                                                   "fingerprint_version": 2}))
+    assert verdict() is None
+
+
 def test_bundled_plans_are_valid():
     quick = load_plan(ROOT / "data" / "ablations" / "quick.yaml")
     assert len(quick.runs) >= 2 and quick.base["epochs"] == 1

@@ -34,6 +34,7 @@ from ultralytics.utils import DEFAULT_CFG_KEYS
 from ..config.defaults import ext_defaults
 from ..config.paths import resolve_model_cfg
 from ..config.validate import ALIASES, validate
+from ..utils.repo import ROOT, datasets_dir
 
 PLAN_KEYS = {"name", "description", "data", "seeds", "base", "runs"}
 RUN_KEYS = {"name", "description", "baseline", "overrides"}
@@ -64,10 +65,78 @@ class RunSpec:
 
     def fingerprint(self, data: str) -> str:
         """Hash of what the run computes (config without ``NON_FINGERPRINT`` keys, plus the data); stored in the
-        completion marker so that a run whose configuration changed in the plan is not silently reused."""
+        completion marker so that a run whose configuration changed in the plan is not silently reused.
+
+        Location-independent (``FINGERPRINT_VERSION`` 2): the model YAML counts by its place in the checkout and
+        its content (``file_identity``), the data YAML by its place under the datasets folder or the checkout, so
+        a sweep's finished runs stay valid when the output directory is resumed from another clone of the
+        repository, while editing a model YAML makes its runs stale."""
         d = {k: v for k, v in sorted(self.config.items()) if k not in NON_FINGERPRINT}
+        if d.get("model"):
+            d["model"] = file_identity(d["model"], content=True)
+        blob = json.dumps({"v": FINGERPRINT_VERSION, "data": file_identity(data), "config": d}, sort_keys=True,
+                          default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def legacy_fingerprint(self, data: str, model: str | None) -> str:
+        """The version-1 fingerprint (absolute paths hashed as they were) of this configuration with the model and
+        data paths a run recorded: lets ``runner.check_done`` accept runs finished before version 2 when nothing
+        but their checkout's location differs."""
+        d = {k: v for k, v in sorted(self.config.items()) if k not in NON_FINGERPRINT}
+        if model is not None:
+            d["model"] = model
         blob = json.dumps({"data": data, "config": d}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+FINGERPRINT_VERSION = 2
+
+
+def file_identity(path, content: bool = False) -> str:
+    """A file named the same way from any clone: relative to the datasets folder (``datasets_dir()``) or to the
+    repository root when it lies there, else its absolute path; with ``content`` the SHA-256 of its bytes is
+    appended (when the file can be read)."""
+    raw = Path(str(path)).expanduser()
+    name = None
+    for root, tag in ((datasets_dir(), "datasets"), (ROOT, "repo")):
+        for cand, base in ((raw.absolute(), root.absolute()), (raw.resolve(), root.resolve())):
+            try:
+                name = f"{tag}:{cand.relative_to(base).as_posix()}"
+                break
+            except ValueError:
+                continue
+        if name:
+            break
+    if name is None:
+        name = str(raw.absolute())
+    if content:
+        try:
+            name += "@" + hashlib.sha256(raw.read_bytes()).hexdigest()[:16]
+        except OSError:
+            pass
+    return name
+
+
+def same_place(old, new, content: bool = False) -> bool:
+    """Whether a path a run recorded (perhaps in another clone, perhaps gone since) names the file ``new`` names
+    now: the same ``file_identity``, or, for a file of the datasets folder or the checkout, a recorded path that
+    ends in the same relative path; with ``content`` the two files must also have the same bytes when both can
+    be read."""
+    old, new = str(old), str(new)
+    ident = file_identity(new)
+    tag, _, rel = ident.partition(":")
+    if Path(old).exists() and file_identity(old) == ident:
+        placed = True
+    elif tag in ("datasets", "repo") and rel:
+        placed = Path(old).as_posix().endswith("/" + rel)
+    else:
+        placed = old == new
+    if not placed or not content:
+        return placed
+    try:
+        return Path(old).read_bytes() == Path(new).read_bytes()
+    except OSError:  # the old checkout is gone: its location is all that was ever hashed (version 1)
+        return True
 
 
 @dataclass(frozen=True)

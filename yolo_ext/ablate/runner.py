@@ -5,7 +5,8 @@ Layout: ``<out>/runs/<run>-s<seed>/`` is both the ultralytics run directory and 
 has finished and its results were read back, ``done.json`` (written atomically, last). A failed run gets
 ``failed.json`` with the reason instead.
 
-Resuming: a job whose ``done.json`` is valid (parses, same configuration fingerprint, and its result files still
+Resuming: a job whose ``done.json`` is valid (parses, same configuration fingerprint (location-independent: a sweep
+may be resumed from another clone, see ``plan.RunSpec.fingerprint`` and ``legacy_match``), and its result files still
 read back) is skipped. Any other existing job directory (interrupted, failed, stale configuration) is deleted and
 the run is trained again from scratch. We restart rather than resume from ``last.pt`` on purpose: ultralytics'
 resume restores model, optimizer and EMA but not the data loader's shuffling and augmentation random state
@@ -41,7 +42,7 @@ from ..utils.files import atomic_write
 from ..utils.locks import holds_dir_lock
 from ..config.data import wider_section
 from .collect import RunResultError, collect_run
-from .plan import Plan, RunSpec
+from .plan import FINGERPRINT_VERSION, Plan, RunSpec, same_place
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,33 @@ def check_done(job: Job, data_yaml: str) -> tuple:
     try:
         done = json.loads(marker.read_text())
         fp = done["fingerprint"]
-    except (ValueError, KeyError, TypeError, OSError):
+        version = int(done.get("fingerprint_version", 1))
+    except (ValueError, KeyError, TypeError, OSError, AttributeError):
         return None, "done.json corrupt"
-    if fp != job.run.fingerprint(data_yaml):
+    # a version-1 hash cannot equal a version-2 one (the hashed blobs differ in structure)
+    if fp != job.run.fingerprint(data_yaml) and not (version < 2 and legacy_match(job, data_yaml, fp)):
         return None, "stale: the run's configuration or data changed since it was trained"
     try:
         return collect_run(job.dir, expects_wider(data_yaml, job.run.config)), None
     except RunResultError as e:
         return None, f"result unreadable: {e}"
+
+
+def legacy_match(job: Job, data_yaml: str, fp: str) -> bool:
+    """A ``done.json`` of fingerprint version 1 (absolute model and data paths hashed): still valid when the
+    configuration, with the model and data paths the run recorded in its ``ablate_config.json``, hashes to ``fp``
+    (every other setting unchanged) and those paths name the same files as now (``plan.same_place``; the model
+    YAML's bytes compared when the old checkout still exists). Lets a sweep move between clones."""
+    try:
+        rec = json.loads((job.dir / "ablate_config.json").read_text())
+        rec_data, rec_model = rec["data"], rec.get("model")
+    except (ValueError, KeyError, TypeError, OSError):
+        return False
+    if not isinstance(rec_data, str) or job.run.legacy_fingerprint(rec_data, rec_model) != fp:
+        return False
+    model = job.run.config.get("model")
+    return same_place(rec_data, data_yaml) and (rec_model is None or (model is not None and
+                                                                      same_place(rec_model, model, content=True)))
 
 
 def trainer_overrides(job: Job, data_yaml: str, device=None) -> dict:
@@ -193,7 +213,8 @@ def run_job(job: Job, data_yaml: str, device=None, timeout=None, stream=False, e
             reason = str(e)
     if STOP.is_set() and metrics is None:
         return None, "interrupted", wall
-    record = {"run": job.run.name, "seed": job.seed, "fingerprint": job.run.fingerprint(data_yaml), "wall_s": wall,
+    record = {"run": job.run.name, "seed": job.seed, "fingerprint": job.run.fingerprint(data_yaml),
+              "fingerprint_version": FINGERPRINT_VERSION, "wall_s": wall,
               "returncode": rc, "finished": datetime.datetime.now().isoformat(timespec="seconds"),
               "env": _read_json(job.dir / "env.json")}
     if metrics is not None:
