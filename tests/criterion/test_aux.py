@@ -68,6 +68,19 @@ def test_aux_assigner_is_its_own():
     assert m.criterion.aux.config.assigner == "yolov5"  # '' = the main assigner
 
 
+def test_epoch_stats_are_the_lead_heads_with_its_targets():
+    """The wrapper's epoch counters are the lead criterion's: its positives and the batches' targets (not doubled
+    by the auxiliary head's call on the same batch)."""
+    m = model_with_aux(aux_assigner="radius")
+    batch = fixed_batch(imgsz=64)  # 2 images x 4 targets
+    for _ in range(2):
+        m.loss(batch)
+    m.criterion.update()
+    stats = m.criterion.last_epoch_stats
+    assert stats is m.criterion.main.last_epoch_stats and list(stats)[:2] == ["positives", "targets"]
+    assert stats["targets"] == 16.0 and stats["positives"] > 0
+
+
 def test_aux_loss_goes_down_when_trained_jointly(tmp_path):
     cfg = aux_yaml(tmp_path, src="face-vgg-fpn.yaml")
     _, _, hist = overfit(cfg, steps=12, imgsz=64, aux_assigner="radius", aux_weight=0.5)

@@ -225,4 +225,6 @@ def test_no_host_sync_per_batch(monkeypatch, ext):
     monkeypatch.undo()
     crit.update()
     assert crit.last_epoch_stats["positives"] == 6.0 and crit.last_epoch_stats["ignored"] == 3.0
+    assert crit.last_epoch_stats["targets"] == 6.0  # 3 batches of 2 targets, counted from the shape (no sync)
+    assert list(crit.last_epoch_stats)[:3] == ["positives", "targets", "ignored"]  # positives first (claims.py)
     assert all(type(v) is float for v in crit.last_epoch_stats.values()) and crit.epoch_stats == {}

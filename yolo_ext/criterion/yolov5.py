@@ -31,6 +31,8 @@ Extensions (all hyperparameters, read once into ``CriterionConfig``, see ``confi
   ``obj_norm_gain`` for those modes (see ``yolo_ext/config/defaults.py`` for the default and how it was chosen);
 - OHEM (``ohem``): per image all positives and the hardest negatives at ``ohem_ratio`` (at least
   ``ohem_min_neg``), never ignored cells;
+- epoch counters (``last_epoch_stats``, logged once an epoch): the assigner's (``positives``, ...) and the batches'
+  ``targets`` (ground-truth boxes; a host int from the shape, no sync);
 - loss balance (``balance.py``): the epoch's weighted box/obj ratio is logged and can steer the obj gain; the gain
   multiplier ``obj_gain_scale`` is read from the model's current args at every call.
 
@@ -147,7 +149,7 @@ class YOLOv5Criterion:
         scale = obj_gain_scale(self.model.args)  # current value: adapt_obj_gain rewrites it once an epoch
         loss = torch.stack((lbox * self.gains["box"], lobj * self.gains["obj"] * scale, lcls * self.gains["cls"]))
         self.monitor.accumulate(loss.detach())
-        self.count(getattr(out, "stats", None) or {})
+        self.count(getattr(out, "stats", None) or {}, targets=targets.shape[0])
         return loss * maps[0].shape[0], dict(zip(self.loss_names, loss.detach()))
 
     def positives(self, p, lv, targets, anchor_grid, shape, tobj, pos):
@@ -234,9 +236,17 @@ class YOLOv5Criterion:
             self.balance = bal / bal[self.ssi]
         return total
 
-    def count(self, stats: dict) -> None:
-        """Add one batch's assigner counters (numbers or 0-d tensors) to the epoch's, without a host sync."""
-        self.stats = dict(stats)
+    def count(self, stats: dict, targets: int | None = None) -> None:
+        """Add one batch's assigner counters (numbers or 0-d tensors) to the epoch's, without a host sync.
+
+        ``targets`` (the batch's number of ground-truth boxes, a host int from the tensor's shape) is counted as
+        ``targets``, right after ``positives`` (so the epoch line reads ``positives=..., targets=..., ...`` and
+        positives / targets is the epoch's positives per target)."""
+        stats = dict(stats)
+        if targets is not None:
+            head = {"positives": stats.pop("positives")} if "positives" in stats else {}
+            stats = {**head, "targets": int(targets), **stats}
+        self.stats = stats
         for k, v in self.stats.items():
             self.epoch_stats[k] = self.epoch_stats.get(k, 0) + (v.detach() if torch.is_tensor(v) else v)
 
