@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from ultralytics.utils import LOGGER
 
 from .aggregate import DELTA_METRICS, aggregate
 from .plan import load_plan
+from .positives import PositivesError, cached_positives
 from .tinydata import resolve_plan_data
 
 EXPECT = ("better", "worse", "same", "little")
@@ -181,9 +183,13 @@ def combine(verdicts: list, rule: str) -> str:
 _POS = re.compile(r"epoch stats: positives=([0-9.e+]+)")
 
 
-def balance_evidence(run_dir: Path) -> dict:
-    """Final epoch's weighted box:obj loss ratio and obj gain scale (results.csv) and positives (train.log)."""
-    out = {"box_obj_ratio": math.nan, "obj_gain_scale": math.nan, "positives": math.nan}
+def balance_evidence(run_dir: Path, positives: bool = True) -> dict:
+    """Final epoch's weighted box:obj loss ratio and obj gain scale (results.csv), positives (train.log) and, with
+    ``positives``, the final weights' positives per face and fraction of faces without a positive
+    (``positives.cached_positives``: one forward pass over the training images per run, then cached in the run
+    directory); NaN for what the run directory lacks."""
+    out = {"box_obj_ratio": math.nan, "obj_gain_scale": math.nan, "positives": math.nan,
+           "positives_per_face": math.nan, "no_positive": math.nan}
     try:
         with open(run_dir / "results.csv", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -194,4 +200,10 @@ def balance_evidence(run_dir: Path) -> dict:
         out["positives"] = float(found[-1]) if found else math.nan
     except (OSError, IndexError, ValueError):
         pass
+    if positives:
+        try:
+            pf = cached_positives(run_dir)
+            out["positives_per_face"], out["no_positive"] = pf["positives_per_face"], pf["no_positive"]
+        except PositivesError as e:
+            LOGGER.warning(f"claims: no positives per face for {run_dir}: {e}")
     return out

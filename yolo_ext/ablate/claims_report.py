@@ -1,5 +1,5 @@
 """``docs/claims.md``: one section per claim with its verdict per schedule tier, the paired per-seed evidence, the
-loss balance each row ended at and, for claims about small faces, AP by face height (``widerface.sizes``)."""
+loss balance each row ended at (with the positives per face of its final weights, ``positives.py``) and, for claims about small faces, AP by face height (``widerface.sizes``)."""
 from __future__ import annotations
 
 import datetime
@@ -66,15 +66,25 @@ def _comparison_table(tier: Tier, comps: list) -> list:
     return lines
 
 
+def _mean_of_known(values: list, fmt: str) -> str:
+    """Mean of the values that are known (not NaN), formatted; n/a when none is."""
+    known = [v for v in values if not math.isnan(v)]
+    return format(sum(known) / len(known), fmt) if known else "n/a"
+
+
 def _evidence_table(tier: Tier, rows: list) -> list:
-    lines = ["| row | hard AP | final box:obj loss ratio | final obj gain scale | positives in the last epoch |",
-             "|---|---|---|---|---|"]
+    lines = ["| row | hard AP | final box:obj loss ratio | final obj gain scale | positives in the last epoch | "
+             "positives per face | faces with no positive |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         ev = [balance_evidence(tier.run_dirs[(r, s)]) for s in range(tier.seeds) if (r, s) in tier.run_dirs]
         hard = [v["hard"] for v in tier.values.get(r, {}).values()]
         cell = {k: (f"{mean_std([e[k] for e in ev])[0]:.3g}" if ev else "n/a") for k in
                 ("box_obj_ratio", "obj_gain_scale", "positives")}
-        lines.append(f"| `{r}` | {_ms(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} |")
+        ppf = _mean_of_known([e["positives_per_face"] for e in ev], ".2f")
+        none = _mean_of_known([e["no_positive"] * 100 for e in ev], ".1f")
+        none = none if none == "n/a" else none + " %"
+        lines.append(f"| `{r}` | {_ms(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
+                     f"| {ppf} | {none} |")
     return lines
 
 
@@ -127,7 +137,9 @@ def claims_markdown(claims: list, tiers: list, command: str) -> str:
             src = _sources(t, rows)
             if src:
                 lines += [src.strip(), ""]
-            lines += ["Loss balance at the end of training (mean over the seeds that ran here):", ""]
+            lines += ["Loss balance at the end of training (mean over the seeds that ran here; positives per face "
+                      "and faces with no positive: the final weights' assignment on the un-augmented training "
+                      "images, `yolo_ext.ablate.positives`; n/a for seeds from the first study):", ""]
             lines += _evidence_table(t, rows) + [""]
             if c.sizes:
                 gt_dir = _gt_dir(t)
