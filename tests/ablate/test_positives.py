@@ -188,3 +188,18 @@ def test_epoch_line_counts_targets_and_still_matches_the_claims_regex(monkeypatc
     assert lines[0].startswith("epoch stats: positives=") and ", targets=24, " in lines[0]
     assert float(claims._POS.findall(lines[0])[0]) == model.criterion.last_epoch_stats["positives"] > 0
     assert isinstance(model.criterion, YOLOv5Criterion)
+
+
+@pytest.mark.parametrize("assigner,forwards", [("yolov5", 0), ("radius+dedup", 0), ("tal", 2), ("yolov5+ignore", 2)])
+def test_forward_only_for_an_assigner_that_reads_predictions(tmp_path, monkeypatch, assigner, forwards):
+    data = hand_dataset(tmp_path / "data")
+    calls, real = [], positives.load_run
+
+    def load_run(run_dir):
+        model, settings = real(run_dir)
+        model.register_forward_pre_hook(lambda *a: calls.append(1))
+        return model, settings
+
+    monkeypatch.setattr(positives, "load_run", load_run)
+    r = positives_per_face(make_run(tmp_path, data, 64, assigner=assigner), batch=1)
+    assert len(calls) == forwards and r["assigner"] == assigner and r["faces"] == 2

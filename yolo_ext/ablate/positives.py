@@ -12,7 +12,7 @@ per target during training, but only for runs trained after the ``targets`` coun
 - ``model.assign_epoch`` is the run's last epoch (``epochs - 1``), so the assigner is the one of the final epoch;
 - the images are the data's TRAIN split, built by ultralytics' ``build_yolo_dataset`` in evaluation mode
   (``augment=False``, ``rect=False``: the long side resized to ``imgsz``, then letterboxed to ``imgsz`` x ``imgsz``);
-- the forward runs in eval mode (BatchNorm's running statistics, as at inference), whose second output is the
+- the forward (only for an assigner that reads predictions) runs in eval mode (BatchNorm's running statistics, as at inference), whose second output is the
   training-format head output; ``YOLOv5Criterion.assign`` then runs the assigner, so the prediction-aware assigners
   (``tal``, ``simota``, ``atss`` -> ``tal``) see the final weights' decoded boxes and scores. During training they saw
   the training model's predictions on augmented images instead: this is the final model's view, not an average over
@@ -100,16 +100,23 @@ def train_loader(data_yaml: str, imgsz: int, batch: int = 16, images: int | None
 
 @torch.no_grad()
 def count_positives(model, batches) -> dict:
-    """Assign every batch with the model's criterion (lead head) on its predictions; per-face counts vectorised."""
+    """Assign every batch with the model's criterion (lead head) on its predictions; per-face counts vectorised.
+    The forward pass runs only for an assigner that reads predictions (``needs_preds``: tal, simota, ignore, ...);
+    the others see the level grids of the letterboxed input, which is all they read."""
     crit = YOLOv5Criterion(model)
     head = model.head
     anchors, strides = head.anchor_px.float(), head.stride.float()
     per_face, per_level, images = [], torch.zeros(head.nl, dtype=torch.int64), 0
+    blind = not crit.needs_preds  # an assigner that reads no prediction needs only the grid shapes: no forward
     for batch in batches:
         img = batch["img"].float() / 255.0
-        out = model(img)
-        raw = out[1] if isinstance(out, (tuple, list)) else out
-        maps = [m.float() for m in raw["preds"]]
+        h, w = img.shape[2:]
+        if blind and all(h % int(s) == 0 and w % int(s) == 0 for s in strides):
+            maps = [img.new_empty(img.shape[0], head.na, h // int(s), w // int(s), 0) for s in strides]
+        else:
+            out = model(img)
+            raw = out[1] if isinstance(out, (tuple, list)) else out
+            maps = [m.float() for m in raw["preds"]]
         targets = crit.targets(batch, img.device)
         shapes = [tuple(m.shape[2:4]) for m in maps]
         assignment = crit.assign(maps, targets, shapes, anchors, strides)
