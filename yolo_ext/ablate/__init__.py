@@ -6,7 +6,8 @@
 
 Modules: ``plan`` (load/validate the YAML), ``runner`` (one worker process per run, resumable, retried when killed),
 ``executors`` (local: ``--jobs K`` at a time), ``rayexec`` (one Ray task per run), ``worker`` (the process), ``collect`` (a run's metrics from its own files), ``aggregate`` (mean/std/delta over seeds, per-seed paired differences), ``report``
-(Markdown, CSV, bar chart), ``tinydata`` (the --quick dataset).
+(Markdown, CSV, bar chart), ``tinydata`` (the --quick dataset), ``claims`` / ``claims_report`` (docs/claims.md),
+``positives`` (positives per face of a finished run, for the claims report).
 """
 
 from .aggregate import Aggregate, ConfigStats, aggregate, mean_std
