@@ -7,9 +7,10 @@ A claims file (``data/ablations/claims.yaml``) names the tiers (a plan and its o
 two configurations cancels what they share; the verdict rules below need every seed of the tier to have run.
 
 Values come only from each run's own files (``aggregate.aggregate``: fingerprint-checked ``done.json``, results.csv,
-wider_ap.json); the loss-balance evidence from results.csv and train.log, and the positives per face from a
-forward pass of the run's last.pt over its training images (``positives.py``, cached in the run directory). A history row counts for a configuration only when the earlier plan's run has the same fingerprint
-(identical settings and data), and its cells are labelled as such.
+wider_ap.json); the loss-balance evidence from results.csv and train.log, and the positives per face from the
+run's last.pt on its training images (``positives.py``, cached in the run directory). A history row counts for a
+configuration only when the earlier plan's run has the same fingerprint (identical settings and data), and its cells
+are labelled as such.
 """
 from __future__ import annotations
 
