@@ -31,7 +31,7 @@ from .tinydata import resolve_plan_data
 EXPECT = ("better", "worse", "same", "little")
 RULES = ("all", "any")
 # Noise band for one comparison of 3 paired seeds, in hard AP: the first study's baseline had a seed-to-seed std of
-# 2.2 pp (docs/ablation.md), so a 2 pp mean difference is about one baseline std. `little` = at most 3 pp.
+# 2.2 pp (docs/ablation-study1.md), so a 2 pp mean difference is about one baseline std. `little` = at most 3 pp.
 BAND = 0.02
 LITTLE = 0.03
 

@@ -1,5 +1,6 @@
-"""``python -m yolo_ext.cli.claims``: write docs/claims.md (verdicts on the practitioner's claims) from the study's
-finished runs; trains nothing, so it can be rerun whenever more seeds have finished."""
+"""``python -m yolo_ext.cli.claims``: write docs/claims.md (verdicts on the practitioner's claims) and, with
+--ablation, the study's tables and chart (docs/ablation.md) from the study's finished runs; trains nothing, so it can
+be rerun whenever more seeds have finished."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ from pathlib import Path
 from ..ablate.claims import ClaimsError, load_claims, load_tier
 from ..ablate.claims_report import write_claims
 from ..ablate.plan import PlanError
+from ..ablate.study_report import write_study
 from ..config.paths import DATA
 from .common import fail
 
@@ -21,6 +23,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--root", default=".", help="directory the claims file's plan/out/history paths are relative to")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per tier a verdict needs (0..N-1)")
     ap.add_argument("--out", default="docs/claims.md", help="Markdown file to write (atomically)")
+    ap.add_argument("--ablation", default=None, metavar="MD",
+                    help="also write the tiers' tables to MD (e.g. docs/ablation.md) and their chart to img/ablation.png "
+                         "next to it, with the first study's table as history")
+    ap.add_argument("--readme", default=None, metavar="README",
+                    help="with --ablation: rewrite the study summary between the study-v2-summary markers there")
     return ap
 
 
@@ -35,8 +42,16 @@ def main(argv=None) -> int:
     except (ClaimsError, PlanError, OSError) as e:
         fail("claims", str(e))
     command = shlex.join(["python", "-m", "yolo_ext.cli.claims", *(sys.argv[1:] if argv is None else argv)])
+    if a.readme and not a.ablation:
+        fail("claims", "--readme needs --ablation")
     path = write_claims(claims, tiers, a.out, command)
     print(f"claims: wrote {path}")
+    if a.ablation:
+        try:
+            written = write_study(tiers, specs, Path(a.root), a.ablation, command, a.readme)
+        except (ValueError, OSError) as e:
+            fail("claims", str(e))
+        print("claims: wrote " + ", ".join(map(str, written)))
     return 0
 
 
