@@ -1,6 +1,7 @@
 """``python -m yolo_ext.cli.claims``: write docs/claims.md (verdicts on the practitioner's claims) and, with
 --ablation, the study's tables and chart (docs/ablation.md) from the study's finished runs; trains nothing, so it can
-be rerun whenever more seeds have finished."""
+be rerun whenever more seeds have finished (each run's positives per face cost one pass over its training images
+the first time, then come from the run's positives.json)."""
 from __future__ import annotations
 
 import argparse
