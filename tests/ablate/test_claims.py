@@ -126,3 +126,15 @@ def test_committed_claims_file_names_rows_of_the_plans():
     # every compared row is a row of a tier plan, except best-v2
     pending = {"best-v2"}  # chosen on held-out seeds once the broad tier has finished
     assert named - rows <= pending, sorted(named - rows - pending)
+
+
+def test_why_is_read_folded_and_rendered_under_the_claim(tmp_path):
+    p = tmp_path / "claims.yaml"
+    p.write_text("tiers: []\nclaims:\n  - id: 1\n    claim: a helps\n    expect: better\n    compare: [[a]]\n"
+                 "    why: >-\n      the ratio\n      column shows it\n  - id: 2\n    claim: b\n    expect: same\n"
+                 "    compare: [[b]]\n")
+    _, (c1, c2) = load_claims(p)
+    assert (c1.why, c2.why) == ("the ratio column shows it", "")
+    md = claims_markdown([c1, c2], [_tier()], "cmd")
+    assert "> a helps\n\n**Our reading of the evidence:** the ratio column shows it\n" in md
+    assert md.count("Our reading of the evidence") == 1

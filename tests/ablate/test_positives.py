@@ -203,3 +203,39 @@ def test_forward_only_for_an_assigner_that_reads_predictions(tmp_path, monkeypat
     monkeypatch.setattr(positives, "load_run", load_run)
     r = positives_per_face(make_run(tmp_path, data, 64, assigner=assigner), batch=1)
     assert len(calls) == forwards and r["assigner"] == assigner and r["faces"] == 2
+
+
+@pytest.mark.parametrize("assigner", ["yolov5", "radius+dedup", "tal"])
+def test_assigner_alone_equals_the_run_measurement_when_it_reads_no_prediction(tmp_path, assigner):
+    """static_positives builds the model from its YAML: for an assigner that reads no prediction the counts equal
+    those of the trained run's weights (they cannot depend on them); for one that reads predictions it declines."""
+    from yolo_ext.ablate.positives import static_positives
+
+    data = make_tiny_dataset(tmp_path / "data", n_train=6, n_val=1, size=96)
+    run = make_run(tmp_path, data, 96, seed=3, assigner=assigner)
+    config = json.loads((run / "ablate_config.json").read_text())
+    alone = static_positives(config, str(data), batch=4)
+    if assigner == "tal":
+        assert alone is None
+        return
+    measured = positives_per_face(run, batch=4)
+    assert alone == measured and alone["positives"] > 0
+
+
+def test_report_uses_the_assigner_alone_for_a_row_without_run_dirs(tmp_path, monkeypatch):
+    from yolo_ext.ablate.plan import RunSpec
+
+    calls = []
+    monkeypatch.setattr(claims, "_STATIC", {})
+    monkeypatch.setattr(claims, "static_positives", lambda cfg, data: calls.append(cfg["assigner"]) or (
+        {"positives_per_face": 8.25, "no_positive": 0.02} if cfg["assigner"] == "radius" else None))
+    m = lambda h: {"easy": h, "medium": h, "hard": h}  # noqa: E731
+    t = Tier("16 epochs", "plan.yaml", 1, "base", "data.yaml", rows={"base", "r"},
+             configs={"base": RunSpec("base", "", {"model": FACE, "assigner": "tal"}),
+                      "r": RunSpec("r", "", {"model": FACE, "assigner": "radius"})})
+    t.values = {"base": {0: m(0.30)}, "r": {0: m(0.2)}}
+    cl = [claims.Claim(str(i), "r hurts", "worse", "all", (("r", None),)) for i in (1, 2)]
+    md = claims_markdown(cl, [t], "cmd")
+    row = lambda name: [ln for ln in md.splitlines() if ln.startswith(f"| `{name}` |")][0]  # noqa: E731
+    assert row("r").endswith("| 8.25 (a) | 2.0 % (a) |") and row("base").endswith("| n/a | n/a |")
+    assert sorted(calls) == ["radius", "tal"], "computed once per configuration, although two claims show it"

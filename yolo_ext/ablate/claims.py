@@ -25,7 +25,7 @@ from ultralytics.utils import LOGGER
 
 from .aggregate import DELTA_METRICS, aggregate
 from .plan import load_plan
-from .positives import PositivesError, cached_positives
+from .positives import PositivesError, cached_positives, static_positives
 from .tinydata import resolve_plan_data
 
 EXPECT = ("better", "worse", "same", "little")
@@ -48,6 +48,7 @@ class Claim:
     rule: str
     compare: tuple  # ((row, against), ...); against None = the plan's baseline
     sizes: bool = False
+    why: str = ""  # where the measurement disagrees: the mechanism and which evidence column shows it
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Tier:
     source: dict = field(default_factory=dict)  # (row, seed) -> "run" | "history"
     run_dirs: dict = field(default_factory=dict)  # (row, seed) -> Path
     rows: set = field(default_factory=set)  # configurations the plan has
+    configs: dict = field(default_factory=dict)  # row -> RunSpec (for evidence that needs no trained run)
 
 
 def load_claims(path) -> tuple:
@@ -80,7 +82,7 @@ def load_claims(path) -> tuple:
         where = f"{path}: claim {c.get('id', i + 1) if isinstance(c, dict) else i + 1}"
         if not isinstance(c, dict):
             raise ClaimsError(f"{where}: expected a mapping")
-        unknown = set(c) - {"id", "claim", "expect", "rule", "compare", "sizes"}
+        unknown = set(c) - {"id", "claim", "expect", "rule", "compare", "sizes", "why"}
         if unknown:
             raise ClaimsError(f"{where}: unknown key(s) {sorted(unknown)}")
         if c.get("expect") not in EXPECT:
@@ -93,7 +95,7 @@ def load_claims(path) -> tuple:
             raise ClaimsError(f"{where}: compare must be a list of [row] or [row, against] name lists")
         claims.append(Claim(str(c.get("id", i + 1)), str(c.get("claim", "")).strip(), c["expect"],
                             c.get("rule", "all"), tuple((p[0], p[1] if len(p) > 1 else None) for p in comp),
-                            bool(c.get("sizes", False))))
+                            bool(c.get("sizes", False)), " ".join(str(c.get("why") or "").split())))
     for t in doc["tiers"]:
         if not isinstance(t, dict) or not {"name", "plan", "out"} <= set(t):
             raise ClaimsError(f"{path}: every tier needs name, plan and out; got {t!r}")
@@ -124,7 +126,8 @@ def load_tier(spec: dict, root: Path, seeds: int = 3) -> Tier:
     plan = load_plan(root / spec["plan"])
     data_yaml = resolve_plan_data(plan.data)
     agg = aggregate(plan, root / spec["out"], seeds, data_yaml) if (root / spec["out"]).is_dir() else None
-    tier = Tier(spec["name"], spec["plan"], seeds, plan.baseline.name, data_yaml, rows={r.name for r in plan.runs})
+    tier = Tier(spec["name"], spec["plan"], seeds, plan.baseline.name, data_yaml, rows={r.name for r in plan.runs},
+                configs={r.name: r for r in plan.runs})
     for c in agg.configs if agg else []:
         for i, s in enumerate(c.seeds_ok):
             tier.values.setdefault(c.run.name, {})[s] = {m: c.values[m][i] for m in DELTA_METRICS}
@@ -209,3 +212,24 @@ def balance_evidence(run_dir: Path, positives: bool = True) -> dict:
         except PositivesError as e:
             LOGGER.warning(f"claims: no positives per face for {run_dir}: {e}")
     return out
+
+
+_STATIC: dict = {}  # fingerprint -> static_positives result (None: the assigner reads predictions)
+
+
+def assigner_positives(tier: Tier, row: str):
+    """Positives per face of ``row`` from its assigner alone (``positives.static_positives``), for rows whose
+    assigner reads no prediction: the same number whatever the weights, so it also covers seeds from the first
+    study, which have no run directory. None when the assigner reads predictions or the row is unknown. Computed
+    once per configuration and process."""
+    spec = tier.configs.get(row)
+    if spec is None:
+        return None
+    fp = spec.fingerprint(tier.data_yaml)
+    if fp not in _STATIC:
+        try:
+            _STATIC[fp] = static_positives(spec.config, tier.data_yaml)
+        except (OSError, ValueError, KeyError) as e:
+            LOGGER.warning(f"claims: no assigner-only positives for {row}: {e}")
+            _STATIC[fp] = None
+    return _STATIC[fp]

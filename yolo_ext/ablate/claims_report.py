@@ -11,7 +11,8 @@ from ..utils.files import atomic_write
 from ..widerface import load_ground_truth
 from ..widerface.sizes import size_buckets
 from .aggregate import mean_std
-from .claims import BAND, LITTLE, Claim, Tier, balance_evidence, combine, paired, verdict
+from .claims import (BAND, LITTLE, Claim, Tier, assigner_positives, balance_evidence, combine, paired,
+                     verdict)
 
 SIZE_EDGES = (8.0, 16.0, 32.0)  # the synthetic val set's hard faces: 50 < 8 px, 204 8-16, 111 16-32, 118 >= 32
 
@@ -83,6 +84,8 @@ def _evidence_table(tier: Tier, rows: list) -> list:
         ppf = _mean_of_known([e["positives_per_face"] for e in ev], ".2f")
         none = _mean_of_known([e["no_positive"] * 100 for e in ev], ".1f")
         none = none if none == "n/a" else none + " %"
+        if ppf == "n/a" and (static := assigner_positives(tier, r)) is not None:  # no run: the assigner alone
+            ppf, none = f"{static['positives_per_face']:.2f} (a)", f"{static['no_positive'] * 100:.1f} % (a)"
         lines.append(f"| `{r}` | {_ms(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
                      f"| {ppf} | {none} |")
     return lines
@@ -126,6 +129,8 @@ def claims_markdown(claims: list, tiers: list, command: str) -> str:
     gts = {}
     for c in claims:
         lines += ["", f"## Claim {c.id}", "", f"> {c.text}", ""]
+        if c.why:
+            lines += [f"**Our reading of the evidence:** {c.why}", ""]
         for t in tiers:
             v, comps = results[(c.id, t.name)]
             lines += [f"### {t.name}: {v}", ""]
@@ -139,7 +144,9 @@ def claims_markdown(claims: list, tiers: list, command: str) -> str:
                 lines += [src.strip(), ""]
             lines += ["Loss balance at the end of training (mean over the seeds that ran here; positives per face "
                       "and faces with no positive: the final weights' assignment on the un-augmented training "
-                      "images, `yolo_ext.ablate.positives`; n/a for seeds from the first study):", ""]
+                      "images, `yolo_ext.ablate.positives`; `(a)`: from the assigner alone, for a row without a "
+                      "run directory whose assigner reads no prediction, so its positives do not depend on the "
+                      "weights):", ""]
             lines += _evidence_table(t, rows) + [""]
             if c.sizes:
                 gt_dir = _gt_dir(t)

@@ -41,6 +41,7 @@ from ultralytics.utils import IterableSimpleNamespace
 from ..config.defaults import trainer_base_cfg
 from ..config.errors import ConfigError
 from ..criterion import YOLOv5Criterion
+from ..engine.model import AnchorDetectionModel
 from ..utils.files import atomic_write
 
 CACHE = "positives.json"
@@ -175,3 +176,22 @@ def cached_positives(run_dir, images: int | None = None, imgsz: int | None = Non
     result = positives_per_face(run_dir, images=images, imgsz=imgsz)
     atomic_write(path, json.dumps({"key": key, "result": result}, indent=1) + "\n")
     return result
+
+
+def static_positives(config: dict, data_yaml: str, images: int | None = None, batch: int = 16) -> dict | None:
+    """Positives per face of a configuration without a trained run, for an assigner that reads no prediction
+    (``yolov5``, ``radius``, ``distance``, ``dedup``, ``atss``, ``maxiou``, ...: its positives depend only on the
+    anchors, the grid and the faces, so the weights do not matter): the model is built from the configuration's YAML.
+    None for an assigner that reads predictions (those need the run's final weights: ``positives_per_face``).
+    ``config``: the run's trainer overrides (``RunSpec.config``); the same counts as ``count_positives``."""
+    data = check_det_dataset(data_yaml, autodownload=False)
+    model = AnchorDetectionModel(str(config["model"]), nc=data["nc"], ch=data.get("channels", 3), verbose=False)
+    settings = {**trainer_base_cfg(DEFAULT_CFG_DICT), **config, "data": data_yaml}
+    model.args = settings
+    model.assign_epoch = max(int(settings.get("epochs") or 1) - 1, 0)
+    model = model.float().eval()
+    if YOLOv5Criterion(model).needs_preds:
+        return None
+    imgsz = int(settings.get("imgsz") or 640)
+    stride = int(max(float(s) for s in model.head.stride))
+    return {**count_positives(model, train_loader(data_yaml, imgsz, batch, images, stride)), "imgsz": imgsz}
