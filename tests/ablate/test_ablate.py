@@ -213,6 +213,17 @@ def test_bundled_plans_are_valid():
         load_plan(ROOT / "data" / "ablations" / "study.yaml")  # the model files resolve too
 
 
+def test_best_v2_search_uses_study_v2s_budget_and_its_reference_is_studys_best():
+    v2 = load_plan(ROOT / "data" / "ablations" / "study-v2.yaml")
+    search = load_plan(ROOT / "data" / "ablations" / "best-v2-search.yaml")
+    assert search.base == v2.base and search.data == v2.data and search.seeds == 2
+    by_name = {r.name: r for r in v2.runs}
+    assert search.baseline.config == by_name["best"].config  # the reference is the reported best, unchanged
+    fps = {r.fingerprint("d.yaml") for r in search.runs}
+    assert len(fps) == len(search.runs), "every candidate is a different configuration"
+    assert all(r.config.get("adapt_obj_gain") for r in search.runs), "all keep the balanced gain (claim 1)"
+
+
 # ---------------------------------------------------------------- collection from a run's own files
 
 
