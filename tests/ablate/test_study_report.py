@@ -70,7 +70,11 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
     readme.write_text(f"intro\n{README_START}\nold numbers\n{README_END}\nrest\n")
     docs = tmp_path / "docs"
     written = write_study([_tier(tmp_path)], [spec], tmp_path, docs / "ablation.md", "cmd", readme)
-    assert written == [docs / "ablation.md", docs / "img" / "ablation.png", readme]
+    assert written == [docs / "ablation.md", docs / "img" / "ablation.png", docs / "ablation_tiers.csv", readme]
+    lines = (docs / "ablation_tiers.csv").read_text().splitlines()
+    assert lines[0] == "tier,configuration,seed,source,easy,medium,hard,wall_s"
+    assert "16 epochs,a,1,run,0.55,0.44999999999999996,0.35,200.0" in lines  # repr: exact values and "16 epochs,base,0,history,0.5,0.4,0.3," in lines
+    assert len(lines) == 1 + 7
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{README_END}\nrest\n") and "old numbers" not in text
     assert "`a` +2.7 ± 3.5 (2/3)" in text
@@ -82,3 +86,15 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
     with pytest.raises(ValueError):
         write_study([_tier(tmp_path)], [spec], tmp_path, docs / "ablation.md", "cmd", readme)
     assert not (docs / "ablation.md").exists(), "the README is checked before anything is written"
+
+
+def test_refuses_to_overwrite_the_history_csv(tmp_path):
+    _plan(tmp_path)
+    (tmp_path / "docs").mkdir()
+    hist = tmp_path / "docs" / "ablation_tiers.csv"
+    hist.write_text("precious\n")
+    spec = {"name": "16 epochs", "plan": "p.yaml", "out": "out",
+            "history": {"plan": "old.yaml", "runs": "docs/ablation_tiers.csv"}}
+    with pytest.raises(ValueError, match="would overwrite the history file"):
+        write_study([_tier(tmp_path)], [spec], tmp_path, tmp_path / "docs" / "ablation.md", "cmd")
+    assert hist.read_text() == "precious\n" and not (tmp_path / "docs" / "ablation.md").exists()

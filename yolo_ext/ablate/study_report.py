@@ -189,10 +189,37 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
     return "\n".join(out), chart(tiers, all_rows), summary
 
 
+def runs_csv(tiers: list) -> str:
+    """One line per (tier, configuration, seed) that counts: where it came from (run / history), the three APs and
+    the run's wall time (empty for history seeds), so the numbers stay in the repository with the report."""
+    lines = ["tier,configuration,seed,source,easy,medium,hard,wall_s"]
+    for t in tiers:
+        for row in sorted(t.values):
+            for s in sorted(t.values[row]):
+                if s >= t.seeds:
+                    continue
+                v, wall = t.values[row][s], ""
+                if (row, s) in t.run_dirs:
+                    try:
+                        wall = f"{float(json.loads((t.run_dirs[(row, s)] / 'done.json').read_text())['wall_s']):.1f}"
+                    except (OSError, ValueError, KeyError, TypeError):
+                        wall = ""
+                lines.append(f"{t.name},{row},{s},{t.source.get((row, s), 'run')},{v['easy']!r},{v['medium']!r},"
+                             f"{v['hard']!r},{wall}")
+    return "\n".join(lines) + "\n"
+
+
 def write_study(tiers: list, specs: list, root: Path, md_path, command: str, readme=None) -> list:
-    """Write ablation.md and its chart (``img/ablation.png`` next to it); with ``readme``, replace the text between
+    """Write ablation.md, its chart (``img/ablation.png`` next to it) and its per-run values (``<stem>_tiers.csv``:
+    ``runs_csv``); with ``readme``, replace the text between
     ``README_START`` and ``README_END`` there with the summary. Returns the written paths."""
     md_path = Path(md_path)
+    outputs = {md_path.resolve(), (md_path.parent / "img" / "ablation.png").resolve(),
+               md_path.with_name(md_path.stem + "_tiers.csv").resolve()}
+    for spec in specs:  # never overwrite an earlier study's values
+        hist = spec.get("history")
+        if hist and (root / hist["runs"]).resolve() in outputs:
+            raise ValueError(f"{md_path}: would overwrite the history file {root / hist['runs']}")
     body = None
     if readme:  # checked before anything is written
         body = Path(readme).read_text()
@@ -201,8 +228,10 @@ def write_study(tiers: list, specs: list, root: Path, md_path, command: str, rea
     img = md_path.parent / "img" / "ablation.png"
     text, png, summary = study_markdown(tiers, specs, root, command, "img/ablation.png")
     atomic_write(img, png)
+    runs = md_path.with_name(md_path.stem + "_tiers.csv")
+    atomic_write(runs, runs_csv(tiers))
     atomic_write(md_path, text)
-    written = [md_path, img]
+    written = [md_path, img, runs]
     if readme:
         head, rest = body.split(README_START, 1)
         _, tail = rest.split(README_END, 1)
