@@ -91,6 +91,26 @@ def test_bad_inputs_exit_2_before_anything_trains_or_ray_starts(tmp_path, monkey
     assert ".[ray]" in capsys.readouterr().err
 
 
+def test_a_second_search_on_a_busy_out_stops_naming_the_holder(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(search_mod, "init_ray", lambda *a, **k: pytest.fail("Ray may not start"))
+    good = write_space(tmp_path, {"lr0": {"uniform": [0.001, 0.01]}})
+    out = tmp_path / "o"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from yolo_ext.utils.locks import lock_dir\n"
+                               f"with lock_dir({str(out)!r}, 'tune output directory'):\n"
+                               "    print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["--space", str(good), "--out", str(out), "--samples", "2"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tune: error:") and str(holder.pid) in err, err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.slow
 def test_four_trial_asha_search_table_and_best_come_from_the_trials_files(tmp_path):
     data = make_tiny_dataset(tmp_path / "data")  # no widerface: section -> the objective is mAP50

@@ -13,6 +13,7 @@ from ..ablate.runner import OutputDirError
 from ..ablate.tinydata import resolve_plan_data
 from ..tune.search import OBJECTIVES, run_search
 from ..tune.space import SpaceError, load_space
+from ..utils.locks import DirLockError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
                          tuple(range(a.seed_start, a.seed_start + a.seeds_per_trial)), a.jobs, a.ray_address,
                          a.cpus_per_run, a.gpus_per_run, a.retries, a.search_seed, a.ray_num_cpus,
                          False if a.no_dashboard else None, a.timeout)
-    except (SpaceError, OutputDirError, RayUnavailable, ValueError, FileNotFoundError) as e:
+    except (SpaceError, OutputDirError, RayUnavailable, ValueError, FileNotFoundError, DirLockError) as e:
         print(f"tune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

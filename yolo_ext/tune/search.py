@@ -26,6 +26,7 @@ from ..ablate.collect import METRICS, RunResultError, collect_run
 from ..ablate.rayexec import init_ray, require_ray
 from ..ablate.runner import check_writable, expects_wider
 from ..utils.files import atomic_write
+from ..utils.locks import DirLock
 from .space import Space
 from .trial import run_trial, trial_jobs
 
@@ -67,33 +68,38 @@ def run_search(space: Space, out, data_yaml: str, samples: int, metric: str = "h
     check_writable(out)
     trial_jobs(out / "trials" / "check", {**space.base, **{d.key: d.values_to_check()[0] for d in space.dists}},
                list(seeds))  # the trial configuration builds (check_config), nothing is created
-    started, url = init_ray(address if executor == "ray" else None, num_cpus, None, dashboard)
+    # a second search on the same --out stops here, naming this process (the trials and Ray's state live there)
+    lock = DirLock(out, "tune output directory")
     try:
-        if url:
-            log(f"tune: Ray dashboard {url}")
-        epochs = int(space.base.get("epochs", 100))
-        sched = (ASHAScheduler(time_attr="epoch", metric="mAP50", mode="max", max_t=epochs, grace_period=1,
-                               reduction_factor=2) if scheduler == "asha" else FIFOScheduler())
-        ctx = {"base": space.base, "data_yaml": data_yaml, "out": str(out), "seeds": list(seeds), "metric": metric,
-               "timeout": timeout, "retries": retries, "gpus": gpus_per_run}
-        trainable = raytune.with_resources(raytune.with_parameters(run_trial, ctx=ctx),
-                                           {"cpu": cpus_per_run * len(seeds), "gpu": gpus_per_run * len(seeds)})
-        log(f"tune: {samples} trial(s) of {space.keys} on {len(seeds)} seed(s) {list(seeds)}, scheduler {scheduler}, "
-            f"objective {metric} -> {out}")
-        tuner = raytune.Tuner(
-            trainable, param_space={d.key: d.to_tune() for d in space.dists},
-            tune_config=raytune.TuneConfig(num_samples=samples, scheduler=sched, reuse_actors=False,
-                                           max_concurrent_trials=jobs if executor == "local" else None,
-                                           search_alg=BasicVariantGenerator(random_state=search_seed)),
-            run_config=raytune.RunConfig(name="ray_tune", storage_path=str(out / "ray"), verbose=0,
-                                         failure_config=raytune.FailureConfig(max_failures=retries)))
-        tuner.fit()
+        started, url = init_ray(address if executor == "ray" else None, num_cpus, None, dashboard)
+        try:
+            if url:
+                log(f"tune: Ray dashboard {url}")
+            epochs = int(space.base.get("epochs", 100))
+            sched = (ASHAScheduler(time_attr="epoch", metric="mAP50", mode="max", max_t=epochs, grace_period=1,
+                                   reduction_factor=2) if scheduler == "asha" else FIFOScheduler())
+            ctx = {"base": space.base, "data_yaml": data_yaml, "out": str(out), "seeds": list(seeds), "metric": metric,
+                   "timeout": timeout, "retries": retries, "gpus": gpus_per_run}
+            trainable = raytune.with_resources(raytune.with_parameters(run_trial, ctx=ctx),
+                                               {"cpu": cpus_per_run * len(seeds), "gpu": gpus_per_run * len(seeds)})
+            log(f"tune: {samples} trial(s) of {space.keys} on {len(seeds)} seed(s) {list(seeds)}, scheduler {scheduler}, "
+                f"objective {metric} -> {out}")
+            tuner = raytune.Tuner(
+                trainable, param_space={d.key: d.to_tune() for d in space.dists},
+                tune_config=raytune.TuneConfig(num_samples=samples, scheduler=sched, reuse_actors=False,
+                                               max_concurrent_trials=jobs if executor == "local" else None,
+                                               search_alg=BasicVariantGenerator(random_state=search_seed)),
+                run_config=raytune.RunConfig(name="ray_tune", storage_path=str(out / "ray"), verbose=0,
+                                             failure_config=raytune.FailureConfig(max_failures=retries)))
+            tuner.fit()
+        finally:
+            if started and ray.is_initialized():
+                ray.shutdown()
+        rows, best = collect_trials(out, space, data_yaml, metric)
+        files = write_outputs(out, space, rows, best, metric)
+        return {"metric": metric, "rows": rows, "best": best, "files": files}
     finally:
-        if started and ray.is_initialized():
-            ray.shutdown()
-    rows, best = collect_trials(out, space, data_yaml, metric)
-    files = write_outputs(out, space, rows, best, metric)
-    return {"metric": metric, "rows": rows, "best": best, "files": files}
+        lock.release()
 
 
 def collect_trials(out: Path, space: Space, data_yaml: str, metric: str) -> tuple:
