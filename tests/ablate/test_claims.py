@@ -138,3 +138,12 @@ def test_why_is_read_folded_and_rendered_under_the_claim(tmp_path):
     md = claims_markdown([c1, c2], [_tier()], "cmd")
     assert "> a helps\n\n**Our reading of the evidence:** the ratio column shows it\n" in md
     assert md.count("Our reading of the evidence") == 1
+
+
+def test_verdict_lines_name_each_tier():
+    from yolo_ext.ablate.claims_report import verdict_lines
+
+    claims = [Claim("1", "a helps; more words", "better", "all", (("a", None),)),
+              Claim("2", "c helps.", "better", "all", (("c", None),))]
+    assert verdict_lines(claims, [_tier()]) == ["- Claim 1 (a helps): 16 epochs: reproduced",
+                                                "- Claim 2 (c helps): 16 epochs: not in this tier"]

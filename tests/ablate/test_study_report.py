@@ -98,3 +98,13 @@ def test_refuses_to_overwrite_the_history_csv(tmp_path):
     with pytest.raises(ValueError, match="would overwrite the history file"):
         write_study([_tier(tmp_path)], [spec], tmp_path, tmp_path / "docs" / "ablation.md", "cmd")
     assert hist.read_text() == "precious\n" and not (tmp_path / "docs" / "ablation.md").exists()
+
+
+def test_readme_block_carries_the_verdicts_when_given(tmp_path):
+    _plan(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_START}\n{README_END}\n")
+    write_study([_tier(tmp_path)], [{"name": "16 epochs", "plan": "p.yaml", "out": "out"}], tmp_path,
+                tmp_path / "docs" / "ablation.md", "cmd", readme, ["- Claim 1 (x): 16 epochs: refuted"])
+    text = readme.read_text()
+    assert "Verdicts on the practitioner's claims" in text and "- Claim 1 (x): 16 epochs: refuted\n" + README_END in text

@@ -110,6 +110,15 @@ def _size_table(tier: Tier, rows: list, gt) -> list:
     return lines
 
 
+def verdict_lines(claims: list, tiers: list) -> list:
+    """One Markdown bullet per claim: its verdict in each tier (for the README summary)."""
+    out = []
+    for c in claims:
+        per = "; ".join(f"{t.name}: {_claim_tier(c, t)[0]}" for t in tiers)
+        out.append(f"- Claim {c.id} ({c.text.split(';')[0].rstrip('.')}): {per}")
+    return out
+
+
 def claims_markdown(claims: list, tiers: list, command: str) -> str:
     lines = ["# The practitioner's claims, measured", "",
              "Each claim of the study this project follows, checked against paired runs of study v2 "

@@ -209,7 +209,7 @@ def runs_csv(tiers: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_study(tiers: list, specs: list, root: Path, md_path, command: str, readme=None) -> list:
+def write_study(tiers: list, specs: list, root: Path, md_path, command: str, readme=None, verdicts=()) -> list:
     """Write ablation.md, its chart (``img/ablation.png`` next to it) and its per-run values (``<stem>_tiers.csv``:
     ``runs_csv``); with ``readme``, replace the text between
     ``README_START`` and ``README_END`` there with the summary. Returns the written paths."""
@@ -235,6 +235,8 @@ def write_study(tiers: list, specs: list, root: Path, md_path, command: str, rea
     if readme:
         head, rest = body.split(README_START, 1)
         _, tail = rest.split(README_END, 1)
-        atomic_write(readme, head + README_START + "\n" + "\n".join(summary) + "\n" + README_END + tail)
+        block = summary + (["", "Verdicts on the practitioner's claims ([docs/claims.md](docs/claims.md)):", "",
+                            *verdicts] if verdicts else [])
+        atomic_write(readme, head + README_START + "\n" + "\n".join(block) + "\n" + README_END + tail)
         written.append(Path(readme))
     return written

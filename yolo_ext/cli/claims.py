@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..ablate.claims import ClaimsError, load_claims, load_tier
-from ..ablate.claims_report import write_claims
+from ..ablate.claims_report import verdict_lines, write_claims
 from ..ablate.plan import PlanError
 from ..ablate.study_report import write_study
 from ..config.paths import DATA
@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     print(f"claims: wrote {path}")
     if a.ablation:
         try:
-            written = write_study(tiers, specs, Path(a.root), a.ablation, command, a.readme)
+            written = write_study(tiers, specs, Path(a.root), a.ablation, command, a.readme,
+                                  verdict_lines(claims, tiers))
         except (ValueError, OSError) as e:
             fail("claims", str(e))
         print("claims: wrote " + ", ".join(map(str, written)))
