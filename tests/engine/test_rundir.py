@@ -142,3 +142,24 @@ def test_failed_checkpoint_save_keeps_the_previous_one(tiny_data, tmp_path, monk
     w = tmp_path / "full" / "weights"
     assert sorted(p.name for p in w.iterdir()) == ["best.pt", "last.pt"]  # no .tmp left
     assert torch.load(w / "last.pt", weights_only=False)["epoch"] == 0
+
+
+def test_ultralytics_raytune_callback_is_dropped_and_ours_stay(tiny_data, tmp_path):
+    """ultralytics adds its Ray Tune callback whenever ray is installed; it would warn every epoch outside a Ray
+    session and can never report for our trainings (tune trials run each training in a worker process)."""
+    pytest.importorskip("ray")
+    from ultralytics.utils import SETTINGS
+    from yolo_ext.engine.trainer import RAYTUNE_CALLBACKS
+
+    if SETTINGS["raytune"] is not True:
+        pytest.skip("the raytune integration is disabled in this ultralytics settings file")
+    t = AnchorTrainer(overrides=overrides(tiny_data, tmp_path, "rt"))
+    try:
+        mods = {getattr(f, "__module__", "") for fns in t.callbacks.values() for f in fns}
+        assert RAYTUNE_CALLBACKS not in mods
+        assert "yolo_ext.engine.callbacks" in mods  # our own callbacks are still there
+        import ultralytics.utils.callbacks.raytune as rt  # the module we filter on exists and holds a callback
+
+        assert rt.callbacks and all(f.__module__ == RAYTUNE_CALLBACKS for f in rt.callbacks.values())
+    finally:
+        t.release_run_dir()

@@ -22,6 +22,8 @@ from .model import AnchorDetectionModel
 from .rundir import claim_run_dir, drop_rows_after
 from .validator import AnchorValidator
 
+RAYTUNE_CALLBACKS = "ultralytics.utils.callbacks.raytune"  # module of ultralytics' Ray Tune integration callback
+
 
 class AnchorTrainer(DetectionTrainer):
     """Train an ``AnchorDetectionModel`` with YOLOv5 defaults and the extension hyperparameters.
@@ -42,10 +44,19 @@ class AnchorTrainer(DetectionTrainer):
         except BaseException:
             self.release_run_dir()
             raise
+        self.drop_raytune_callbacks()
         self.add_callback("on_train_epoch_start", assign_epoch)  # the assigner warm-up reads the epoch
         self.add_callback("on_train_epoch_end", log_epoch_stats)
         self.add_callback("on_train_end", wider_eval)
         self.add_callback("on_pretrain_routine_end", anchor_check)  # BPR / anchor spacing warnings
+
+    def drop_raytune_callbacks(self) -> None:
+        """Remove ultralytics' Ray Tune integration callback (added whenever ray is installed). It reports only to
+        a Ray Tune session running the training in-process; ``python -m yolo_ext.tune`` trains every trial in its own
+        worker process and reports itself (``tune/trial.py``), so the callback never reports here, yet outside a
+        session it warns every epoch (ray's ``get_trial_id ... only be called inside a function`` UserWarning)."""
+        for event, fns in self.callbacks.items():
+            self.callbacks[event] = [f for f in fns if getattr(f, "__module__", "") != RAYTUNE_CALLBACKS]
 
     def train(self):
         """Stock training; the run-directory lock is released when it ends (also on error)."""
