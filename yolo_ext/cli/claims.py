@@ -25,8 +25,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seeds", type=int, default=3, help="seeds per tier a verdict needs (0..N-1)")
     ap.add_argument("--out", default="docs/claims.md", help="Markdown file to write (atomically)")
     ap.add_argument("--ablation", default=None, metavar="MD",
-                    help="also write the tiers' tables to MD (e.g. docs/ablation.md) and their chart to img/ablation.png "
-                         "next to it, with the first study's table as history")
+                    help="also write the tiers' tables to MD (e.g. docs/ablation.md), with the first study's table "
+                         "as history, and next to it their chart (img/ablation.png) and per-run values "
+                         "(<MD stem>_tiers.csv)")
     ap.add_argument("--readme", default=None, metavar="README",
                     help="with --ablation: rewrite the study summary between the study-v2-summary markers there")
     return ap
