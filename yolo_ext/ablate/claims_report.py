@@ -21,7 +21,7 @@ def _pp(x: float) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{round(x * 100, 1) + 0.0:+.1f}"
 
 
-def _ms(values: list, signed: bool = False) -> str:
+def fmt_mean_std(values: list, signed: bool = False) -> str:
     m, s = mean_std(values)
     if math.isnan(m):
         return "n/a"
@@ -61,7 +61,7 @@ def _comparison_table(tier: Tier, comps: list) -> list:
     for row, against, d, v in comps:
         per = ", ".join(f"s{s} {_pp(x)}" for s, x in d["hard"]) or "none yet"
         k = sum(x > 0 for _, x in d["hard"])
-        cells = [_ms([x for _, x in d[m]], signed=True) for m in ("easy", "medium", "hard")]
+        cells = [fmt_mean_std([x for _, x in d[m]], signed=True) for m in ("easy", "medium", "hard")]
         lines.append(f"| `{row}` vs `{against}` | {len(d['hard'])}/{tier.seeds} | {per} | {' | '.join(cells)} | "
                      f"{k}/{len(d['hard'])} | {v} |")
     return lines
@@ -86,7 +86,7 @@ def _evidence_table(tier: Tier, rows: list) -> list:
         none = none if none == "n/a" else none + " %"
         if ppf == "n/a" and (static := assigner_positives(tier, r)) is not None:  # no run: the assigner alone
             ppf, none = f"{static['positives_per_face']:.2f} (a)", f"{static['no_positive'] * 100:.1f} % (a)"
-        lines.append(f"| `{r}` | {_ms(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
+        lines.append(f"| `{r}` | {fmt_mean_std(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
                      f"| {ppf} | {none} |")
     return lines
 
@@ -105,8 +105,8 @@ def _size_table(tier: Tier, rows: list, gt) -> list:
     lines = ["| row | seeds | " + " | ".join(f"hard AP, h {lb} px ({n} faces)" for lb, n in zip(labels, faces))
              + " | recall, h < 8 px |", "|---|---|" + "---|" * (len(labels) + 1)]
     for r, runs in per_row.items():
-        cells = [_ms([run[i].ap for run in runs]) for i in range(len(labels))]
-        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {_ms([run[0].recall for run in runs])} |")
+        cells = [fmt_mean_std([run[i].ap for run in runs]) for i in range(len(labels))]
+        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0].recall for run in runs])} |")
     return lines
 
 

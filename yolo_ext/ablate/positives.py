@@ -81,10 +81,24 @@ def load_run(run_dir) -> tuple:
         raise PositivesError(f"{weights}: cannot load: {type(e).__name__}: {e}") from e
     if not hasattr(model, "head") or not hasattr(model.head, "anchor_px"):
         raise PositivesError(f"{weights}: not an anchor-based yolo-ext model ({type(model).__name__})")
-    settings = {**trainer_base_cfg(DEFAULT_CFG_DICT), **(ckpt.get("train_args") or {}), **cfg}
+    return _with_settings(model, {**(ckpt.get("train_args") or {}), **cfg})
+
+
+def _with_settings(model, overrides: dict) -> tuple:
+    """``(model, settings)``: the trainer's defaults under ``overrides`` as ``model.args``, ``assign_epoch`` the last
+    epoch (the final epoch's assigner, not a warm-up one), float32, eval."""
+    settings = {**trainer_base_cfg(DEFAULT_CFG_DICT), **overrides}
     model.args = settings
-    model.assign_epoch = max(int(settings.get("epochs") or 1) - 1, 0)  # the final epoch's assigner
+    model.assign_epoch = max(int(settings.get("epochs") or 1) - 1, 0)
     return model.float().eval(), settings
+
+
+def _measure(model, settings: dict, images, batch: int, imgsz=None) -> dict:
+    """``count_positives`` over the settings' data's train split at ``imgsz`` (default the settings')."""
+    imgsz = int(imgsz or settings.get("imgsz") or 640)
+    stride = int(max(float(s) for s in model.head.stride))
+    batches = train_loader(str(settings["data"]), imgsz, batch, images, stride)
+    return {**count_positives(model, batches), "imgsz": imgsz}
 
 
 def train_loader(data_yaml: str, imgsz: int, batch: int = 16, images: int | None = None, stride: int = 32):
@@ -143,14 +157,10 @@ def positives_per_face(run_dir, images: int | None = None, imgsz: int | None = N
     run (see the module docstring); ``imgsz`` defaults to the run's, ``images`` to every training image."""
     run_dir = Path(run_dir)
     model, settings = load_run(run_dir)
-    imgsz = int(imgsz or settings.get("imgsz") or 640)
-    stride = int(max(float(s) for s in model.head.stride))
     try:
-        batches = train_loader(str(settings["data"]), imgsz, batch, images, stride)
-        result = count_positives(model, batches)
+        return _measure(model, settings, images, batch, imgsz)
     except (FileNotFoundError, ConfigError) as e:
         raise PositivesError(f"{run_dir / CONFIG}: {e}") from e
-    return {**result, "imgsz": imgsz}
 
 
 def _key(run_dir: Path, images, imgsz) -> dict:
@@ -186,12 +196,7 @@ def static_positives(config: dict, data_yaml: str, images: int | None = None, ba
     ``config``: the run's trainer overrides (``RunSpec.config``); the same counts as ``count_positives``."""
     data = check_det_dataset(data_yaml, autodownload=False)
     model = AnchorDetectionModel(str(config["model"]), nc=data["nc"], ch=data.get("channels", 3), verbose=False)
-    settings = {**trainer_base_cfg(DEFAULT_CFG_DICT), **config, "data": data_yaml}
-    model.args = settings
-    model.assign_epoch = max(int(settings.get("epochs") or 1) - 1, 0)
-    model = model.float().eval()
+    model, settings = _with_settings(model, {**config, "data": data_yaml})
     if YOLOv5Criterion(model).needs_preds:
         return None
-    imgsz = int(settings.get("imgsz") or 640)
-    stride = int(max(float(s) for s in model.head.stride))
-    return {**count_positives(model, train_loader(data_yaml, imgsz, batch, images, stride)), "imgsz": imgsz}
+    return _measure(model, settings, images, batch)

@@ -20,24 +20,11 @@ from matplotlib.figure import Figure
 from ..utils.files import atomic_write
 from .aggregate import mean_std
 from .claims import Tier, paired
+from .claims_report import fmt_mean_std
 from .plan import load_plan
 
 README_START = "<!-- study-v2-summary:start (written by python -m yolo_ext.cli.claims --readme README.md) -->"
 README_END = "<!-- study-v2-summary:end -->"
-
-
-def _ap(values: list) -> str:
-    m, s = mean_std(values)
-    if math.isnan(m):
-        return "n/a"
-    return f"{m * 100:.1f}" + ("" if math.isnan(s) else f" ± {s * 100:.1f}")
-
-
-def _signed(values: list) -> str:
-    m, s = mean_std(values)
-    if math.isnan(m):
-        return "n/a"
-    return f"{round(m * 100, 1) + 0.0:+.1f}" + ("" if math.isnan(s) else f" ± {s * 100:.1f}")
 
 
 def _overrides(run, base: dict) -> str:
@@ -65,16 +52,18 @@ def tier_rows(tier: Tier, root: Path) -> list:
     return rows
 
 
+def _wall_s(run_dir: Path) -> float | None:
+    """A finished run's wall seconds (its ``done.json``); None when unreadable."""
+    try:
+        return float(json.loads((run_dir / "done.json").read_text())["wall_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def compute_used(tier: Tier) -> tuple:
     """(runs, wall seconds) of the tier's own finished runs (``done.json`` wall time)."""
-    total, n = 0.0, 0
-    for (_, _), run_dir in tier.run_dirs.items():
-        try:
-            total += float(json.loads((run_dir / "done.json").read_text()).get("wall_s", 0.0))
-            n += 1
-        except (OSError, ValueError, TypeError):
-            continue
-    return n, total
+    walls = [w for w in map(_wall_s, tier.run_dirs.values()) if w is not None]
+    return len(walls), sum(walls, 0.0)
 
 
 def _tier_table(tier: Tier, rows: list) -> list:
@@ -84,11 +73,11 @@ def _tier_table(tier: Tier, rows: list) -> list:
         n = r["n_run"] + r["n_hist"]
         seeds = f"{n}/{tier.seeds}" + (f" ({r['n_hist']} h)" if r["n_hist"] else "")
         base = r["name"] == tier.baseline
-        delta = "baseline" if base else _signed(r["delta"])
+        delta = "baseline" if base else fmt_mean_std(r["delta"], signed=True)
         better = "" if base else (f"{r['better']}/{len(r['delta'])}" if r["delta"] else "n/a")
         v = r["values"]
-        lines.append(f"| {r['name']} | {seeds} | {_ap(v['easy'])} | {_ap(v['medium'])} | {_ap(v['hard'])} | "
-                     f"{delta} | {better} | {r['overrides']} |")
+        aps = " | ".join(fmt_mean_std(v[m]) for m in ("easy", "medium", "hard"))
+        lines.append(f"| {r['name']} | {seeds} | {aps} | {delta} | {better} | {r['overrides']} |")
     return lines
 
 
@@ -116,9 +105,8 @@ def chart(tiers: list, all_rows: list) -> bytes:
         base = by.get(tier.baseline)
         if base and base["values"]["hard"]:
             ax.axvline(mean_std(base["values"]["hard"])[0] * 100, ls="--", lw=0.8, color=f"C{k}")
-    counts = lambda n: "/".join(str(len({r["name"]: r for r in rows}.get(n, {"values": {"hard": []}})["values"]["hard"]))
-                                for rows in all_rows)  # noqa: E731
-    ax.set_yticks(y, [f"{n} (n={counts(n)})" for n in names], fontsize=7)
+    seeds = [{r["name"]: len(r["values"]["hard"]) for r in rows} for rows in all_rows]
+    ax.set_yticks(y, [f"{n} (n={'/'.join(str(c.get(n, 0)) for c in seeds)})" for n in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("WIDER hard AP (%), mean ± std over seeds (n per tier); dashed: each tier's baseline")
     ax.grid(axis="x", alpha=0.3)
@@ -143,7 +131,8 @@ def history_table(spec: dict, root: Path) -> list:
         rs = vals.get(r.name, [])
         col = lambda k: [float(x[k]) for x in rs]  # noqa: E731
         t = mean_std(col("train_time_s"))[0]
-        lines.append(f"| {r.name} | {len(rs)} | {_ap(col('easy'))} | {_ap(col('medium'))} | {_ap(col('hard'))} | "
+        aps = " | ".join(fmt_mean_std(col(m)) for m in ("easy", "medium", "hard"))
+        lines.append(f"| {r.name} | {len(rs)} | {aps} | "
                      + ("n/a" if math.isnan(t) else f"{t:.0f} s") + " |")
     return lines, plan
 
@@ -175,8 +164,8 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
         top = sorted(full, key=lambda r: -mean_std(r["delta"])[0])[:5]
         if top:
             summary.append(f"- **{tier.name}** (rows with all {tier.seeds} seeds, Δ hard AP vs `{tier.baseline}`): "
-                           + ", ".join(f"`{r['name']}` {_signed(r['delta'])} ({r['better']}/{len(r['delta'])})"
-                                       for r in top))
+                           + ", ".join(f"`{r['name']}` {fmt_mean_std(r['delta'], signed=True)} "
+                                       f"({r['better']}/{len(r['delta'])})" for r in top))
     out += [f"![hard AP per configuration and schedule]({img_rel})", ""]
     for spec in specs:
         if spec.get("history"):
@@ -198,12 +187,9 @@ def runs_csv(tiers: list) -> str:
             for s in sorted(t.values[row]):
                 if s >= t.seeds:
                     continue
-                v, wall = t.values[row][s], ""
-                if (row, s) in t.run_dirs:
-                    try:
-                        wall = f"{float(json.loads((t.run_dirs[(row, s)] / 'done.json').read_text())['wall_s']):.1f}"
-                    except (OSError, ValueError, KeyError, TypeError):
-                        wall = ""
+                v = t.values[row][s]
+                w = _wall_s(t.run_dirs[(row, s)]) if (row, s) in t.run_dirs else None
+                wall = "" if w is None else f"{w:.1f}"
                 lines.append(f"{t.name},{row},{s},{t.source.get((row, s), 'run')},{v['easy']!r},{v['medium']!r},"
                              f"{v['hard']!r},{wall}")
     return "\n".join(lines) + "\n"
