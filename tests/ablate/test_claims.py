@@ -103,6 +103,7 @@ def test_history_counts_only_identical_settings(tmp_path):
     ("tiers: []\nclaims: [{id: 1, expect: same, compare: []}]", "compare must be"),
     ("tiers: []\nclaims: [{id: 1, expect: same, compare: [[a]], sizez: true}]", "unknown key"),
     ("tiers: [{name: x}]\nclaims: []", "every tier needs"),
+    ("tiers: [{name: x, plan: p, out: o, record: r.jsonl}]\nclaims: []", "tier 'x': unknown key.*record"),
     ("claims: []", "'tiers' and 'claims'"),
 ])
 def test_claims_file_checks(tmp_path, text, match):

@@ -17,7 +17,7 @@ from PIL import Image
 from ultralytics.utils import DEFAULT_CFG
 
 import yolo_ext  # noqa: F401
-from yolo_ext.ablate import claims, positives
+from yolo_ext.ablate import claims, positives, records
 from yolo_ext.ablate.claims import Tier
 from yolo_ext.ablate.claims_report import claims_markdown
 from yolo_ext.ablate.positives import PositivesError, cached_positives, positives_per_face, train_loader
@@ -156,12 +156,13 @@ def test_errors_name_the_missing_file(tmp_path):
 
 def test_report_shows_positives_per_face_and_na_without_a_run_dir(tmp_path, monkeypatch):
     fake = {tmp_path / "a0": (4.0, 0.2), tmp_path / "a1": (5.0, 0.3)}
-    monkeypatch.setattr(claims, "cached_positives",
+    monkeypatch.setattr(positives, "cached_positives",
                         lambda d: dict(zip(("positives_per_face", "no_positive"), fake[d])))
     m = lambda h: {"easy": h, "medium": h, "hard": h}  # noqa: E731
     t = Tier("16 epochs", "plan.yaml", 2, "base", "data.yaml", rows={"base", "a"})
     t.values = {"base": {0: m(0.30), 1: m(0.32)}, "a": {0: m(0.36), 1: m(0.35)}}
     t.run_dirs = {("a", 0): tmp_path / "a0", ("a", 1): tmp_path / "a1"}
+    t.evidence = {k: records.balance_evidence(d) for k, d in t.run_dirs.items()}  # as load_tier records them
     md = claims_markdown([claims.Claim("1", "a helps", "better", "all", (("a", None),))], [t], "cmd")
     assert "| positives per face | faces with no positive |" in md
     row = lambda name: [ln for ln in md.splitlines() if ln.startswith(f"| `{name}` |")][0]  # noqa: E731
@@ -170,7 +171,7 @@ def test_report_shows_positives_per_face_and_na_without_a_run_dir(tmp_path, monk
 
 
 def test_a_run_dir_without_weights_reads_na(tmp_path):
-    ev = claims.balance_evidence(tmp_path)
+    ev = records.balance_evidence(tmp_path)
     assert math.isnan(ev["positives_per_face"]) and math.isnan(ev["no_positive"])
 
 
@@ -186,7 +187,7 @@ def test_epoch_line_counts_targets_and_still_matches_the_claims_regex(monkeypatc
     monkeypatch.setattr(callbacks.LOGGER, "info", lines.append)
     callbacks.log_epoch_stats(SimpleNamespace(model=model))
     assert lines[0].startswith("epoch stats: positives=") and ", targets=24, " in lines[0]
-    assert float(claims._POS.findall(lines[0])[0]) == model.criterion.last_epoch_stats["positives"] > 0
+    assert float(records._POS.findall(lines[0])[0]) == model.criterion.last_epoch_stats["positives"] > 0
     assert isinstance(model.criterion, YOLOv5Criterion)
 
 

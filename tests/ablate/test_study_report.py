@@ -1,7 +1,6 @@
 """Study tables (docs/ablation.md): values, paired deltas, seed counts and the history table come from the tier and
 the per-run CSV, recomputed here by hand; the README block is replaced only between its markers."""
 
-import json
 
 import pytest
 import yaml
@@ -32,10 +31,7 @@ def _tier(tmp_path):
     t.source = {("base", 0): "history", ("base", 1): "run", ("base", 2): "run", ("a", 0): "run", ("a", 1): "run",
                 ("a", 2): "run", ("b", 1): "run"}
     for i, (row, s) in enumerate([("a", 0), ("a", 1), ("b", 1)]):
-        d = tmp_path / "out" / f"{row}-s{s}"
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "done.json").write_text(json.dumps({"wall_s": 100.0 * (i + 1)}))
-        t.run_dirs[(row, s)] = d
+        t.walls[(row, s)] = 100.0 * (i + 1)
     return t
 
 
@@ -57,10 +53,14 @@ def test_tables_deltas_counts_and_history(tmp_path):
     assert summary == ["- **16 epochs** (rows with all 3 seeds, Δ hard AP vs `base`): `a` +2.7 ± 3.5 (2/3)"]
 
 
-def test_compute_used_skips_unreadable_markers(tmp_path):
+def test_compute_used_counts_own_runs_and_records_not_history(tmp_path):
     t = _tier(tmp_path)
-    (t.run_dirs[("b", 1)] / "done.json").write_text("{not json")
-    assert compute_used(t) == (2, 300.0)
+    assert compute_used(t) == (3, 600.0)
+    t.source[("b", 1)] = "record"  # a run known from the records file still cost its compute here
+    t.walls[("base", 0)] = 999.0  # a history seed is the first study's compute, not this tier's
+    assert compute_used(t) == (3, 600.0)
+    del t.walls[("a", 1)]  # a record recovered without its wall time
+    assert compute_used(t) == (2, 400.0)
 
 
 def test_readme_block_is_replaced_between_markers_only(tmp_path):

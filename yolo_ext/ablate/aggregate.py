@@ -1,7 +1,8 @@
 """Per-configuration statistics over seeds, from each run's own result files.
 
 Every number comes from ``collect.collect_run`` reading the run directory (plus the wall time the runner recorded in
-``done.json``); a run that is missing, incomplete, failed, stale or whose files do not read back is listed in
+``done.json``), or, for a run whose directory is gone, from its record in a committed records file
+(``records.py``, fingerprint-checked); a run that is missing, incomplete, failed, stale or whose files do not read back is listed in
 ``failures`` with its reason and left out of the mean: ``n`` says how many seeds each statistic is over.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from .collect import METRICS
 from .plan import Plan, RunSpec
+from .records import metrics_of
 from .runner import check_done, expects_wider, make_jobs
 
 STAT_METRICS = (*METRICS, "wall_s")
@@ -32,6 +34,7 @@ class ConfigStats:
     std: dict = field(default_factory=dict)
     delta: dict = field(default_factory=dict)
     paired: dict = field(default_factory=dict)  # metric -> [(seed, config - baseline)] over seeds both finished
+    recorded: set = field(default_factory=set)  # seeds whose values come from a records file (no run directory)
 
     @property
     def n(self) -> int:
@@ -72,18 +75,27 @@ def mean_std(values) -> tuple:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else math.nan
 
 
-def aggregate(plan: Plan, out, seeds: int, data_yaml: str, seed_start: int = 0) -> Aggregate:
-    """Collect every (configuration, seed) of ``plan`` under ``out`` and compute mean, std and delta vs baseline."""
+def aggregate(plan: Plan, out, seeds: int, data_yaml: str, seed_start: int = 0, records: dict | None = None
+              ) -> Aggregate:
+    """Collect every (configuration, seed) of ``plan`` under ``out`` and compute mean, std and delta vs baseline.
+
+    ``records``: ``{(run, seed): record}`` already matched to the plan (``records.matching``); a job with no valid
+    run directory counts with its record's values (``ConfigStats.recorded``)."""
     configs = {r.name: ConfigStats(r) for r in plan.runs}
     failures, envs = [], []
     for job in make_jobs(plan, seeds, out, seed_start):
         metrics, reason = check_done(job, data_yaml)
-        if metrics is None:
+        c = configs[job.run.name]
+        rec = (records or {}).get((job.run.name, job.seed))
+        if metrics is None and rec is not None:
+            metrics, done = metrics_of(rec), {"wall_s": rec.get("wall_s"), "env": rec.get("env")}
+            c.recorded.add(job.seed)
+        elif metrics is None:
             failures.append((job.run.name, job.seed, reason))
             continue
-        done = json.loads((job.dir / "done.json").read_text())
-        metrics = {**metrics, "wall_s": float(done.get("wall_s", math.nan))}
-        c = configs[job.run.name]
+        else:
+            done = json.loads((job.dir / "done.json").read_text())
+        metrics = {**metrics, "wall_s": float(done.get("wall_s") if done.get("wall_s") is not None else math.nan)}
         c.seeds_ok.append(job.seed)
         for m in STAT_METRICS:
             c.values[m].append(metrics[m])

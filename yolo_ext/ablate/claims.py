@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,10 @@ from ultralytics.utils import LOGGER
 
 from .aggregate import DELTA_METRICS, aggregate
 from .plan import load_plan
-from .positives import PositivesError, cached_positives, static_positives
+from .collect import METRICS
+from .positives import static_positives
+from .records import (balance_evidence, evidence_of, load_gt, matching, read_records, record_from_run, same_run,
+                      sizes_of, update_records)
 from .tinydata import resolve_plan_data
 
 EXPECT = ("better", "worse", "same", "little")
@@ -62,8 +64,13 @@ class Tier:
     baseline: str
     data_yaml: str
     values: dict = field(default_factory=dict)
-    source: dict = field(default_factory=dict)  # (row, seed) -> "run" | "history"
+    source: dict = field(default_factory=dict)  # (row, seed) -> "run" | "record" | "history"
     run_dirs: dict = field(default_factory=dict)  # (row, seed) -> Path
+    evidence: dict = field(default_factory=dict)  # (row, seed) -> records.balance_evidence of a run (or record)
+    sizes: dict = field(default_factory=dict)  # (row, seed) -> [{label, faces, ap, recall}] by face height
+    walls: dict = field(default_factory=dict)  # (row, seed) -> wall seconds of this tier's own runs
+    records_path: Path | None = None  # the tier's records file (``records:`` in the claims file), if any
+    records: dict = field(default_factory=dict)  # its content brought up to date from the run directories
     rows: set = field(default_factory=set)  # configurations the plan has
     configs: dict = field(default_factory=dict)  # row -> RunSpec (for evidence that needs no trained run)
 
@@ -99,6 +106,10 @@ def load_claims(path) -> tuple:
     for t in doc["tiers"]:
         if not isinstance(t, dict) or not {"name", "plan", "out"} <= set(t):
             raise ClaimsError(f"{path}: every tier needs name, plan and out; got {t!r}")
+        unknown = sorted(set(t) - {"name", "plan", "out", "history", "records"})
+        if unknown:
+            raise ClaimsError(f"{path}: tier {t['name']!r}: unknown key(s) {unknown} (known: name, plan, out, "
+                              "history, records)")
     return doc["tiers"], claims
 
 
@@ -121,18 +132,48 @@ def _history(hist: dict, plan, data_yaml: str, root: Path) -> dict:
     return out
 
 
-def load_tier(spec: dict, root: Path, seeds: int = 3) -> Tier:
-    """Collect one tier: the plan's finished runs under ``out``, then history rows for seeds that did not run."""
+def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
+    """Collect one tier: the plan's finished runs under ``out`` (each also recorded in the tier's records file
+    when it names one), then the records of runs whose directory is gone, then history rows for seeds that did not
+    run. Nothing is written here: ``save_records`` writes the updated records file."""
     plan = load_plan(root / spec["plan"])
     data_yaml = resolve_plan_data(plan.data)
-    agg = aggregate(plan, root / spec["out"], seeds, data_yaml) if (root / spec["out"]).is_dir() else None
+    out = root / spec["out"]
     tier = Tier(spec["name"], spec["plan"], seeds, plan.baseline.name, data_yaml, rows={r.name for r in plan.runs},
                 configs={r.name: r for r in plan.runs})
+    recorded = {}
+    if spec.get("records"):
+        tier.records_path = root / spec["records"]
+        tier.records = read_records(tier.records_path)
+        recorded, stale = matching(tier.records, plan, data_yaml)
+        if stale:
+            LOGGER.warning(f"claims: {tier.name}: {len(stale)} stale record(s) in {tier.records_path} not used: "
+                           + ", ".join(f"{r}-s{s}" for r, s in stale))
+    agg = aggregate(plan, out, seeds, data_yaml, records=recorded) if out.is_dir() or recorded else None
+    gt = False
     for c in agg.configs if agg else []:
         for i, s in enumerate(c.seeds_ok):
+            key = (c.run.name, s)
             tier.values.setdefault(c.run.name, {})[s] = {m: c.values[m][i] for m in DELTA_METRICS}
-            tier.source[(c.run.name, s)] = "run"
-            tier.run_dirs[(c.run.name, s)] = root / spec["out"] / "runs" / f"{c.run.name}-s{s}"
+            if not math.isnan(c.values["wall_s"][i]):
+                tier.walls[key] = c.values["wall_s"][i]
+            if s in c.recorded:
+                rec = recorded[key]
+                tier.source[key] = "record"
+            else:
+                tier.source[key] = "run"
+                run_dir = tier.run_dirs[key] = out / "runs" / f"{c.run.name}-s{s}"
+                rec = tier.records.get(key)
+                if not same_run(rec, run_dir):
+                    if gt is False:
+                        gt = load_gt(data_yaml)
+                    log(f"claims: {tier.name}: reading {c.run.name} seed {s} ({run_dir})")
+                    rec = record_from_run(c.run.name, s, run_dir, {m: c.values[m][i] for m in METRICS}, gt)
+                    tier.records[key] = rec
+            if (ev := evidence_of(rec)) is not None:
+                tier.evidence[key] = ev
+            if (sz := sizes_of(rec)) is not None:
+                tier.sizes[key] = sz
     if spec.get("history"):
         for name, by_seed in _history(spec["history"], plan, data_yaml, root).items():
             for s, m in by_seed.items():
@@ -140,6 +181,14 @@ def load_tier(spec: dict, root: Path, seeds: int = 3) -> Tier:
                     tier.values.setdefault(name, {})[s] = m
                     tier.source[(name, s)] = "history"
     return tier
+
+
+def save_records(tier: Tier) -> bool:
+    """Write the tier's records brought up to date by ``load_tier`` (no-op without a records file); returns
+    whether the file changed."""
+    if tier.records_path is None or not tier.records:
+        return False
+    return update_records(tier.records_path, tier.records)
 
 
 def paired(tier: Tier, row: str, against: str, metric: str = "hard") -> list:
@@ -183,35 +232,6 @@ def combine(verdicts: list, rule: str) -> str:
         if v in verdicts:
             return v
     return "reproduced"
-
-
-_POS = re.compile(r"epoch stats: positives=([0-9.e+]+)")
-
-
-def balance_evidence(run_dir: Path, positives: bool = True) -> dict:
-    """Final epoch's weighted box:obj loss ratio and obj gain scale (results.csv), positives (train.log) and, with
-    ``positives``, the final weights' positives per face and fraction of faces without a positive
-    (``positives.cached_positives``: one forward pass over the training images per run, then cached in the run
-    directory); NaN for what the run directory lacks."""
-    out = {"box_obj_ratio": math.nan, "obj_gain_scale": math.nan, "positives": math.nan,
-           "positives_per_face": math.nan, "no_positive": math.nan}
-    try:
-        with open(run_dir / "results.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        last = {k.strip(): v for k, v in rows[-1].items()}
-        for k in ("box_obj_ratio", "obj_gain_scale"):
-            out[k] = float(last.get(f"train/{k}", "nan"))
-        found = _POS.findall((run_dir / "train.log").read_text(errors="replace"))
-        out["positives"] = float(found[-1]) if found else math.nan
-    except (OSError, IndexError, ValueError):
-        pass
-    if positives:
-        try:
-            pf = cached_positives(run_dir)
-            out["positives_per_face"], out["no_positive"] = pf["positives_per_face"], pf["no_positive"]
-        except PositivesError as e:
-            LOGGER.warning(f"claims: no positives per face for {run_dir}: {e}")
-    return out
 
 
 _STATIC: dict = {}  # fingerprint -> static_positives result (None: the assigner reads predictions)

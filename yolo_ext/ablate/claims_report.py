@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import datetime
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.data import wider_section
 from ..utils.files import atomic_write
-from ..widerface import load_ground_truth
-from ..widerface.sizes import size_buckets
 from .aggregate import mean_std
-from .claims import (BAND, LITTLE, Claim, Tier, assigner_positives, balance_evidence, combine, paired,
-                     verdict)
-
-SIZE_EDGES = (8.0, 16.0, 32.0)  # the synthetic val set's hard faces: 50 < 8 px, 204 8-16, 111 16-32, 118 >= 32
+from .claims import BAND, LITTLE, Claim, Tier, assigner_positives, combine, paired, verdict
+from .records import SIZE_EDGES  # noqa: F401  (re-exported: the edges the face-height view is computed at)
 
 
 def _pp(x: float) -> str:
@@ -49,10 +45,24 @@ def _claim_tier(claim: Claim, tier: Tier) -> tuple:
 
 
 def _sources(tier: Tier, rows) -> str:
-    hist = sorted({r for r in rows for s in range(tier.seeds) if tier.source.get((r, s)) == "history"})
-    return (f" Rows {', '.join(f'`{r}`' for r in hist)}: some seeds come from the first study's runs (identical "
-            "settings, same fingerprint; docs/ablation_runs.csv); those seeds have no loss balance or face-size view."
-            ) if hist else ""
+    def having(src):
+        return sorted({r for r in rows for s in range(tier.seeds) if tier.source.get((r, s)) == src})
+
+    out = ""
+    if hist := having("history"):
+        out += (f" Rows {', '.join(f'`{r}`' for r in hist)}: some seeds come from the first study's runs (identical "
+                "settings, same fingerprint; docs/ablation_runs.csv); those seeds have no loss balance or face-size "
+                "view.")
+    if rec := having("record"):
+        where = f" (`{tier.records_path.name}`)" if tier.records_path else ""
+        out += (f" Rows {', '.join(f'`{r}`' for r in rec)}: some seeds come from the tier's records file{where}, "
+                "their run directories being gone.")
+        bare = sorted({tier.records[(r, s)].get("origin") or "unknown" for r in rec for s in range(tier.seeds)
+                       if tier.source.get((r, s)) == "record" and (r, s) not in tier.evidence})
+        if bare:
+            out += (" Records without a loss balance (the columns below then cover only the seeds that have one): "
+                    + "; ".join(bare) + ".")
+    return out
 
 
 def _comparison_table(tier: Tier, comps: list) -> list:
@@ -77,10 +87,9 @@ def _evidence_table(tier: Tier, rows: list) -> list:
     lines = ["| row | hard AP | final box:obj loss ratio | final obj gain scale | positives in the last epoch | "
              "positives per face | faces with no positive |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ev = [balance_evidence(tier.run_dirs[(r, s)]) for s in range(tier.seeds) if (r, s) in tier.run_dirs]
+        ev = [tier.evidence[(r, s)] for s in range(tier.seeds) if (r, s) in tier.evidence]
         hard = [v["hard"] for v in tier.values.get(r, {}).values()]
-        cell = {k: (f"{mean_std([e[k] for e in ev])[0]:.3g}" if ev else "n/a") for k in
-                ("box_obj_ratio", "obj_gain_scale", "positives")}
+        cell = {k: _mean_of_known([e[k] for e in ev], ".3g") for k in ("box_obj_ratio", "obj_gain_scale", "positives")}
         ppf = _mean_of_known([e["positives_per_face"] for e in ev], ".2f")
         none = _mean_of_known([e["no_positive"] * 100 for e in ev], ".1f")
         none = none if none == "n/a" else none + " %"
@@ -91,13 +100,12 @@ def _evidence_table(tier: Tier, rows: list) -> list:
     return lines
 
 
-def _size_table(tier: Tier, rows: list, gt) -> list:
+def _size_table(tier: Tier, rows: list) -> list:
     per_row = {}
     for r in rows:
-        runs = [tier.run_dirs[(r, s)] / "wider_pred" for s in range(tier.seeds) if (r, s) in tier.run_dirs]
-        runs = [p for p in runs if p.is_dir()]
+        runs = [tier.sizes[(r, s)] for s in range(tier.seeds) if (r, s) in tier.sizes]
         if runs:
-            per_row[r] = [size_buckets(p, gt, SIZE_EDGES) for p in runs]
+            per_row[r] = [[_Bucket(**b) for b in run] for run in runs]
     if not per_row:
         return ["(no run with kept predictions yet)"]
     labels = [b.label for b in next(iter(per_row.values()))[0]]
@@ -108,6 +116,18 @@ def _size_table(tier: Tier, rows: list, gt) -> list:
         cells = [fmt_mean_std([run[i].ap for run in runs]) for i in range(len(labels))]
         lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0].recall for run in runs])} |")
     return lines
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    label: str
+    faces: int
+    ap: float | None
+    recall: float | None
+
+    def __post_init__(self):  # a record stores null for a value that is not a number
+        object.__setattr__(self, "ap", math.nan if self.ap is None else self.ap)
+        object.__setattr__(self, "recall", math.nan if self.recall is None else self.recall)
 
 
 def verdict_lines(claims: list, tiers: list) -> list:
@@ -135,7 +155,6 @@ def claims_markdown(claims: list, tiers: list, command: str) -> str:
     for c in claims:
         lines.append(f"| {c.id}. {c.text} | {c.expect} ({c.rule}) | "
                      + " | ".join(results[(c.id, t.name)][0] for t in tiers) + " |")
-    gts = {}
     for c in claims:
         lines += ["", f"## Claim {c.id}", "", f"> {c.text}", ""]
         if c.why:
@@ -158,17 +177,10 @@ def claims_markdown(claims: list, tiers: list, command: str) -> str:
                       "weights):", ""]
             lines += _evidence_table(t, rows) + [""]
             if c.sizes:
-                gt_dir = _gt_dir(t)
-                if gt_dir not in gts:
-                    gts[gt_dir] = load_ground_truth(gt_dir)
                 lines += ["Hard AP by face height (`yolo_ext.widerface.sizes`: faces outside the bucket ignored, "
                           "unmatched detections counted only in their own height's bucket):", ""]
-                lines += _size_table(t, rows, gts[gt_dir]) + [""]
+                lines += _size_table(t, rows) + [""]
     return "\n".join(lines) + "\n"
-
-
-def _gt_dir(tier: Tier) -> Path:
-    return Path(wider_section(tier.data_yaml)["gt_dir"])
 
 
 def write_claims(claims: list, tiers: list, path, command: str) -> Path:

@@ -43,6 +43,7 @@ from ..utils.locks import holds_dir_lock
 from ..config.data import wider_section
 from .collect import RunResultError, collect_run
 from .plan import FINGERPRINT_VERSION, Plan, RunSpec, same_place
+from .records import Recorder
 
 
 @dataclass(frozen=True)
@@ -290,10 +291,14 @@ def fmt_s(s: float) -> str:
 
 @holds_dir_lock("out", "ablation output directory")  # a second runner on the same --out stops (names this PID)
 def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=None, stream=False, log=print,
-             seed_start: int = 0, executor=None) -> dict:
+             seed_start: int = 0, executor=None, records=None) -> dict:
     """Train every (configuration, seed) of ``plan`` not finished yet. ``data_yaml``: the resolved dataset YAML.
     ``executor``: where the runs train (default ``SerialExecutor()``: one at a time in this process, as
     ``executors.LocalExecutor(jobs=1)``).
+
+    ``records``: a records file (``records.py``). A job with no valid run directory whose record there matches the
+    row's fingerprint is finished (skipped, its run directory, if any, left alone); every finished run directory
+    not recorded yet is recorded before training starts, and every run that finishes right after it finishes.
 
     Returns ``{"launched": [labels], "skipped": [labels], "failed": {label: reason}}``; prints one progress line
     per job (index/total, name, seed, time, elapsed, ETA, and the parallelism when above 1).
@@ -301,10 +306,19 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
     executor = executor or SerialExecutor()
     jobs = make_jobs(plan, seeds, out, seed_start)
     status = {j.label: check_done(j, data_yaml) for j in jobs}
+    recorder = Recorder(records, plan, data_yaml, check_done, log) if records is not None else None
+    from_record = set()
+    if recorder:
+        for j in jobs:
+            if status[j.label][0] is None and recorder.has(j):
+                status[j.label] = ({}, None)
+                from_record.add(j.label)
     pending = [j for j in jobs if status[j.label][0] is None]
     summary = {"launched": [], "skipped": [j.label for j in jobs if status[j.label][0] is not None], "failed": {}}
     log(f"ablate: plan '{plan.name}', {len(plan.runs)} configurations x {seeds} seeds = {len(jobs)} runs; "
-        f"{len(summary['skipped'])} finished earlier, {len(pending)} to train -> {Path(out).resolve()}")
+        f"{len(summary['skipped'])} finished earlier" + (f" ({len(from_record)} known only from {records})"
+                                                        if from_record else "")
+        + f", {len(pending)} to train -> {Path(out).resolve()}")
     if pending:
         executor.prepare(Path(out).resolve(), data_yaml, log)  # output dir writable / visible everywhere, up front
     index = {j.label: i for i, j in enumerate(jobs, 1)}
@@ -314,8 +328,12 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
         return f"[{index[job.label]:>{len(str(len(jobs)))}}/{len(jobs)}] {job.run.name} seed {job.seed}"
 
     for job in jobs:
-        if status[job.label][0] is not None:
+        if job.label in from_record:
+            log(f"{head(job)}: finished earlier (recorded in {records}; no run directory), skipped")
+        elif status[job.label][0] is not None:
             log(f"{head(job)}: finished earlier, skipped")
+    if recorder:
+        recorder.record([j for j in jobs if status[j.label][0] is not None and j.label not in from_record])
 
     def on_start(job, what="training"):
         prev = status[job.label][1]
@@ -338,6 +356,8 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
                 log(_tail(job.dir / "train.log"))
         else:
             log(f"{head(job)}: done in {fmt_s(wall)}{tries}: {_brief(metrics)} | {tail}")
+            if recorder:
+                recorder.record([job])
 
     executor.run(pending, data_yaml, device, timeout, stream, on_start, on_done)
     return summary

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import json
 import math
 from pathlib import Path
 
@@ -45,24 +44,17 @@ def tier_rows(tier: Tier, root: Path) -> list:
         d = [v for _, v in paired(tier, r.name, tier.baseline)] if r.name != tier.baseline else []
         rows.append({
             "name": r.name, "description": r.description, "overrides": _overrides(r, plan.base),
-            "n_run": sum(tier.source.get((r.name, s)) == "run" for s in seeds),
+            "n_run": sum(tier.source.get((r.name, s)) in ("run", "record") for s in seeds),
             "n_hist": sum(tier.source.get((r.name, s)) == "history" for s in seeds),
             "values": {m: [by_seed[s][m] for s in seeds] for m in ("easy", "medium", "hard")},
             "delta": d, "better": sum(v > 0 for v in d)})
     return rows
 
 
-def _wall_s(run_dir: Path) -> float | None:
-    """A finished run's wall seconds (its ``done.json``); None when unreadable."""
-    try:
-        return float(json.loads((run_dir / "done.json").read_text())["wall_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def compute_used(tier: Tier) -> tuple:
-    """(runs, wall seconds) of the tier's own finished runs (``done.json`` wall time)."""
-    walls = [w for w in map(_wall_s, tier.run_dirs.values()) if w is not None]
+    """(runs, wall seconds) of the tier's own finished runs (``done.json`` wall time, or the record's), over the
+    runs whose wall time is known."""
+    walls = [w for k, w in tier.walls.items() if tier.source.get(k) in ("run", "record")]
     return len(walls), sum(walls, 0.0)
 
 
@@ -156,7 +148,8 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
         done = sum(r["n_run"] + r["n_hist"] for r in rows)
         out += [f"## {tier.name}", "",
                 f"- Plan: `{tier.plan_path}`; command: `python -m yolo_ext.ablate --plan {tier.plan_path} --seeds "
-                f"{tier.seeds} --out {spec['out']}`",
+                f"{tier.seeds} --out {spec['out']}" + (f" --records {spec['records']}" if spec.get("records") else "")
+                + "`",
                 f"- {done} of {len(rows) * tier.seeds} (configuration, seed) results; compute of this tier's own "
                 f"{n} runs: {wall / 3600:.1f} h wall on the 2-core CPU ({wall / max(n, 1):.0f} s per run)", ""]
         out += _tier_table(tier, rows) + [""]
@@ -179,7 +172,8 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
 
 
 def runs_csv(tiers: list) -> str:
-    """One line per (tier, configuration, seed) that counts: where it came from (run / history), the three APs and
+    """One line per (tier, configuration, seed) that counts: where it came from (run; record: the tier's records
+    file, its run directory gone; history), the three APs and
     the run's wall time (empty for history seeds), so the numbers stay in the repository with the report."""
     lines = ["tier,configuration,seed,source,easy,medium,hard,wall_s"]
     for t in tiers:
@@ -188,7 +182,7 @@ def runs_csv(tiers: list) -> str:
                 if s >= t.seeds:
                     continue
                 v = t.values[row][s]
-                w = _wall_s(t.run_dirs[(row, s)]) if (row, s) in t.run_dirs else None
+                w = t.walls.get((row, s)) if t.source.get((row, s)) != "history" else None
                 wall = "" if w is None else f"{w:.1f}"
                 lines.append(f"{t.name},{row},{s},{t.source.get((row, s), 'run')},{v['easy']!r},{v['medium']!r},"
                              f"{v['hard']!r},{wall}")

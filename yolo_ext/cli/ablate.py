@@ -13,6 +13,7 @@ from ..ablate.aggregate import aggregate
 from ..ablate.executors import LocalExecutor
 from ..ablate.rayexec import RayExecutor, RayUnavailable
 from ..ablate.plan import PlanError, load_plan
+from ..ablate.records import RecordsError, matching, read_records
 from ..ablate.report import write_report
 from ..ablate.runner import OutputDirError, run_plan
 from ..ablate.tinydata import resolve_plan_data
@@ -39,6 +40,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help=f"CI smoke test: {QUICK_PLAN.name} (tiny data, 1 epoch)")
     ap.add_argument("--device", default=None, help="override the plan's device for every run, e.g. 0 or cpu")
     ap.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds (marked failed)")
+    ap.add_argument("--records", default=None, metavar="FILE",
+                    help="records file (JSON lines, small enough to commit, e.g. docs/records/study-v2.jsonl): every "
+                         "finished run is recorded there with what the reports need, and a run recorded with the "
+                         "same settings is not trained again even when its run directory is gone")
     ap.add_argument("--aggregate-only", action="store_true", help="train nothing; tabulate what has finished")
     ap.add_argument("--verbose", action="store_true", help="stream each run's training output (always in train.log)")
     ex = ap.add_argument_group("executors (where the runs train; the numbers do not depend on it)")
@@ -109,9 +114,9 @@ def main(argv=None) -> int:
     if not a.aggregate_only:
         try:
             summary = run_plan(plan, out, seeds, data_yaml, device=a.device, timeout=a.timeout, stream=a.verbose,
-                               seed_start=a.seed_start, executor=executor)
+                               seed_start=a.seed_start, executor=executor, records=a.records)
             failed = summary["failed"]
-        except (OutputDirError, RayUnavailable, DirLockError) as e:  # output dir not writable / not shared /
+        except (OutputDirError, RayUnavailable, DirLockError, RecordsError) as e:  # output dir not writable / not shared /
             # in use by another runner (touch nothing), cluster not reachable
             print(f"ablate: {e}", file=sys.stderr)
             return 2
@@ -120,7 +125,12 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 130
     command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
-    agg = aggregate(plan, out, seeds, data_yaml, a.seed_start)
+    try:
+        recorded = matching(read_records(a.records), plan, data_yaml)[0] if a.records else None
+    except RecordsError as e:
+        print(f"ablate: {e}", file=sys.stderr)
+        return 2
+    agg = aggregate(plan, out, seeds, data_yaml, a.seed_start, records=recorded)
     files = write_report(agg, out, command)
     print(files["md"].read_text())
     print("ablate: wrote " + ", ".join(str(p) for p in files.values()))

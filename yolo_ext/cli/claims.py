@@ -1,7 +1,9 @@
 """``python -m yolo_ext.cli.claims``: write docs/claims.md (verdicts on the practitioner's claims) and, with
 --ablation, the study's tables and chart (docs/ablation.md) from the study's finished runs; trains nothing, so it can
 be rerun whenever more seeds have finished (each run's positives per face cost one pass over its training images
-the first time, then come from the run's positives.json)."""
+the first time, then come from the run's positives.json). A tier whose claims-file entry names ``records:`` also
+keeps that records file (yolo_ext.ablate.records) up to date, and counts the records of runs whose directory is
+gone."""
 from __future__ import annotations
 
 import argparse
@@ -10,9 +12,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..ablate.claims import ClaimsError, load_claims, load_tier
+from ..ablate.claims import ClaimsError, load_claims, load_tier, save_records
 from ..ablate.claims_report import verdict_lines, write_claims
 from ..ablate.plan import PlanError
+from ..ablate.records import RecordsError
 from ..ablate.study_report import write_study
 from ..config.paths import DATA
 from .common import fail
@@ -41,11 +44,14 @@ def main(argv=None) -> int:
     try:
         specs, claims = load_claims(a.claims)
         tiers = [load_tier(s, Path(a.root), a.seeds) for s in specs]
-    except (ClaimsError, PlanError, OSError) as e:
+    except (ClaimsError, PlanError, RecordsError, OSError) as e:
         fail("claims", str(e))
     command = shlex.join(["python", "-m", "yolo_ext.cli.claims", *(sys.argv[1:] if argv is None else argv)])
     if a.readme and not a.ablation:
         fail("claims", "--readme needs --ablation")
+    for t in tiers:  # the finished runs' records first: they are what survives the run directories
+        if save_records(t):
+            print(f"claims: {t.name}: updated {t.records_path}")
     path = write_claims(claims, tiers, a.out, command)
     print(f"claims: wrote {path}")
     if a.ablation:
