@@ -475,3 +475,18 @@ def test_two_config_plan_trains_resumes_and_aggregates_run_files(tmp_path, monke
     assert launched == ["a-s0", "b-s0", "b-s0"]
     assert not (runs["b"] / "leftover.txt").exists() and (runs["b"] / "done.json").is_file()
     assert (runs["a"] / "done.json").stat().st_mtime_ns == stamps["a"][0]
+
+    # --records: the finished runs are recorded (real weights: positives per face known); a run whose directory
+    # is then lost is not retrained, and the table still holds its numbers, read from the record
+    records = tmp_path / "records.jsonl"
+    assert main([*argv, "--records", str(records)]) == 0
+    assert launched == ["a-s0", "b-s0", "b-s0"]
+    recs = {json.loads(ln)["run"]: json.loads(ln) for ln in records.read_text().splitlines()}
+    assert set(recs) == {"a", "b"} and recs["b"]["evidence"]["positives_per_face"] > 0
+    table = (out / "results.csv").read_text()
+    import shutil
+    shutil.rmtree(runs["b"])
+    assert main([*argv, "--records", str(records)]) == 0
+    assert launched == ["a-s0", "b-s0", "b-s0"] and not runs["b"].exists()
+    assert (out / "results.csv").read_text() == table  # the same numbers, now from the record
+    assert main(argv) == 0 and launched[-1] == "b-s0"  # without --records the run is trained again

@@ -17,7 +17,7 @@ records file keeps, per finished (configuration, seed), everything the study's r
 Who writes it: the sweep (``python -m yolo_ext.ablate --records FILE``, after every finished run) and
 ``python -m yolo_ext.cli.claims`` (for each tier whose claims-file entry names ``records:``). The file is always
 rewritten whole and atomically, one line per run sorted by (run, seed), so a diff shows exactly the runs added, and
-under an exclusive lock (``FILE.lock``) so that two writers on one host never lose each other's lines.
+under an exclusive lock (``FILE.lock``, git-ignored) so that two writers on one host never lose each other's lines.
 
 Who reads it: both. A record counts for a plan's row and seed only when its fingerprint equals the row's current one
 (:func:`matching`); a stale record (the row's settings changed since) stays in the file, is listed, and is never
