@@ -61,6 +61,8 @@ def test_round_trip_is_exact_sorted_and_writes_null_for_not_a_number(tmp_path):
     assert update_records(path, {("a", 0): _record("a", 0, "f" * 16, hard=0.25)}) is True
     assert read_records(path)[("a", 0)]["metrics"]["hard"] == 0.25 and ("b", 1) in read_records(path)
     assert read_records(tmp_path / "none.jsonl") == {}
+    with pytest.raises(RecordsError, match="is not a file"):
+        read_records(tmp_path)
     assert rec_mod._json_num(math.nan) is None and rec_mod._json_num(math.inf) is None
     assert math.isnan(rec_mod.metrics_of(recs[("a", 0)])["mAP50"])  # null reads back as NaN, never as 0
 

@@ -63,6 +63,8 @@ def read_records(path) -> dict:
     """``{(run, seed): record}`` of a records file; {} when it does not exist. Raises RecordsError naming the file
     and line for anything that is not a record (bad JSON, missing key, wrong type, a (run, seed) twice)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise RecordsError(f"{path}: is not a file (a records file is one JSON line per run)")
     if not path.is_file():
         return {}
     out = {}
