@@ -145,6 +145,10 @@ def test_a_bad_records_file_stops_the_sweep_before_training(tmp_path, monkeypatc
     monkeypatch.setattr(runner_mod, "launch", lambda *a, **k: pytest.fail("trained despite a bad records file"))
     with pytest.raises(RecordsError, match="r.jsonl:1"):
         runner_mod.run_plan(plan, tmp_path / "out", 1, plan.data, log=lambda s: None, records=path)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(RecordsError, match="cannot write the records file"):  # its folder cannot be made
+        runner_mod.run_plan(plan, tmp_path / "out", 1, plan.data, log=lambda s: None,
+                            records=tmp_path / "a-file" / "r.jsonl")
 
 
 def test_claims_tier_uses_records_for_lost_runs_and_records_the_rest_once(tmp_path, monkeypatch):

@@ -267,6 +267,11 @@ class Recorder:
     def __init__(self, path, plan, data_yaml: str, check_done, log=print):
         self.path, self.data_yaml, self.check_done, self.log = Path(path), data_yaml, check_done, log
         self.records = read_records(self.path)  # RecordsError (names the file and line) before anything trains
+        try:
+            with locked(self.path):  # its folder and lock file can be written: found out now, not after a run
+                pass
+        except OSError as e:
+            raise RecordsError(f"{self.path}: cannot write the records file here: {e}") from None
         self.ok, stale = matching(self.records, plan, data_yaml)
         if stale:
             log(f"ablate: {len(stale)} record(s) in {self.path} are stale (the row's settings changed since), not "
@@ -297,6 +302,11 @@ class Recorder:
             except (OSError, ValueError, KeyError) as e:
                 self.log(f"ablate: WARNING: could not record {j.label} in {self.path}: {e}")
         if new:
-            update_records(self.path, new)
+            try:
+                update_records(self.path, new)
+            except (OSError, RecordsError) as e:  # the run directories still hold the results: warn, go on
+                self.log(f"ablate: WARNING: could not write {self.path} ({e}); the runs are recorded on the next "
+                         "run of this command or of python -m yolo_ext.cli.claims")
+                return
             self.records.update(new)
             self.log(f"ablate: recorded {', '.join(f'{r}-s{s}' for r, s in sorted(new))} in {self.path}")
