@@ -197,3 +197,19 @@ def test_committed_records_read_back_and_match_their_tiers_plans():
         ok, stale = matching(recs, plan, resolve_plan_data(plan.data))
         assert not stale and len(ok) == len(recs), (s["records"], stale, set(recs) - set(ok))
         assert all(0 <= seed < 3 for _, seed in recs)
+
+
+def test_aggregate_only_records_what_has_finished(tmp_path, monkeypatch):
+    """``--aggregate-only --records``: tabulating a sweep (perhaps still running) also records its finished runs."""
+    from yolo_ext.cli.ablate import main
+
+    plan_path = _plan(tmp_path)
+    plan = load_plan(plan_path)
+    jobs = {j.label: j for j in make_jobs(plan, 1, tmp_path / "out")}
+    _fake_run(jobs["a-s0"].dir, plan.runs[0].fingerprint(plan.data))
+    monkeypatch.setattr(runner_mod, "launch", lambda *a, **k: pytest.fail("--aggregate-only trained"))
+    path = tmp_path / "r.jsonl"
+    argv = ["--plan", str(plan_path), "--seeds", "1", "--out", str(tmp_path / "out"), "--records", str(path),
+            "--aggregate-only"]
+    assert main(argv) == 1  # b-s0 has not run
+    assert list(read_records(path)) == [("a", 0)] and read_records(path)[("a", 0)]["metrics"]["epochs"] == 1

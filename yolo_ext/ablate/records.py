@@ -233,7 +233,8 @@ def record_from_run(run: str, seed: int, run_dir, metrics: dict, gt=None, eviden
     ev = balance_evidence(run_dir) if evidence else None
     return {"run": run, "seed": int(seed), "fingerprint": done["fingerprint"],
             "fingerprint_version": int(done.get("fingerprint_version", 1)),
-            "metrics": {k: _json_num(metrics[k]) if k in metrics else None for k in METRIC_KEYS},
+            "metrics": {k: (int(metrics[k]) if k in ("epochs", "best_epoch") else _json_num(metrics[k]))
+                        if k in metrics else None for k in METRIC_KEYS},
             "wall_s": _json_num(done.get("wall_s")), "finished": done.get("finished"), "env": done.get("env"),
             "evidence": None if ev is None else {k: _json_num(ev[k]) for k in EVIDENCE_KEYS},
             "sizes": run_sizes(run_dir, gt), "origin": FROM_RUN}

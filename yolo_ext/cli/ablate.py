@@ -13,9 +13,9 @@ from ..ablate.aggregate import aggregate
 from ..ablate.executors import LocalExecutor
 from ..ablate.rayexec import RayExecutor, RayUnavailable
 from ..ablate.plan import PlanError, load_plan
-from ..ablate.records import RecordsError, matching, read_records
+from ..ablate.records import Recorder, RecordsError, matching, read_records
 from ..ablate.report import write_report
-from ..ablate.runner import OutputDirError, run_plan
+from ..ablate.runner import OutputDirError, check_done, make_jobs, run_plan
 from ..ablate.tinydata import resolve_plan_data
 from ..config.errors import ConfigError
 from ..config.paths import DATA
@@ -42,8 +42,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds (marked failed)")
     ap.add_argument("--records", default=None, metavar="FILE",
                     help="records file (JSON lines, small enough to commit, e.g. docs/records/study-v2.jsonl): every "
-                         "finished run is recorded there with what the reports need, and a run recorded with the "
-                         "same settings is not trained again even when its run directory is gone")
+                         "finished run is recorded there with what the reports need (with --aggregate-only too), "
+                         "and a run recorded with the same settings is not trained again even when its run "
+                         "directory is gone")
     ap.add_argument("--aggregate-only", action="store_true", help="train nothing; tabulate what has finished")
     ap.add_argument("--verbose", action="store_true", help="stream each run's training output (always in train.log)")
     ex = ap.add_argument_group("executors (where the runs train; the numbers do not depend on it)")
@@ -126,6 +127,9 @@ def main(argv=None) -> int:
             return 130
     command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
     try:
+        if a.aggregate_only and a.records:  # tabulating also records what has finished (the sweep may be running)
+            rec = Recorder(a.records, plan, data_yaml, check_done)
+            rec.record([j for j in make_jobs(plan, seeds, out, a.seed_start) if check_done(j, data_yaml)[0]])
         recorded = matching(read_records(a.records), plan, data_yaml)[0] if a.records else None
     except RecordsError as e:
         print(f"ablate: {e}", file=sys.stderr)
