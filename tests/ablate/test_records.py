@@ -77,6 +77,10 @@ def test_round_trip_is_exact_sorted_and_writes_null_for_not_a_number(tmp_path):
     (json.dumps(_record("a", 0, "f" * 16, hard=1.5)), ["r.jsonl:2", "metrics.hard = 1.5", "[0, 1]"]),
     (json.dumps({**_record("a", 0, "f" * 16), "metrics": {"easy": 0.5}}), ["r.jsonl:2", "easy, medium and hard"]),
     (json.dumps(_record("b", 3, "f" * 16)), ["r.jsonl:2", "b seed 3 is recorded twice"]),
+    (json.dumps(_record("a", 0, "f" * 16, evidence=[1])), ["r.jsonl:2", "'evidence' must be null or an object"]),
+    (json.dumps(_record("a", 0, "f" * 16, wall_s="long")), ["r.jsonl:2", "wall_s = 'long'"]),
+    (json.dumps(_record("a", 0, "f" * 16, sizes={"edges": [8], "buckets": [{"label": "< 8", "faces": 50}]})),
+     ["r.jsonl:2", "'sizes' must be null or"]),
 ])
 def test_hostile_lines_are_named_by_file_and_line(tmp_path, line, words):
     path = tmp_path / "r.jsonl"

@@ -101,11 +101,36 @@ def read_records(path) -> dict:
         for k in ("easy", "medium", "hard"):  # null: the data is not WIDER-format (no easy/medium/hard)
             if m[k] is not None and not 0.0 <= m[k] <= 1.0:
                 raise RecordsError(f"{where}: metrics.{k} = {m[k]!r} is not an AP in [0, 1]")
+        _check_parts(r, where)
         key = (r["run"], r["seed"])
         if key in out:
             raise RecordsError(f"{where}: {r['run']} seed {r['seed']} is recorded twice")
         out[key] = r
     return out
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_parts(r: dict, where: str) -> None:
+    """The optional parts of a record have the shapes the reports read (RecordsError otherwise)."""
+    if r.get("wall_s") is not None and not _is_num(r["wall_s"]):
+        raise RecordsError(f"{where}: wall_s = {r['wall_s']!r} is not a number or null")
+    ev = r.get("evidence")
+    if ev is not None and (not isinstance(ev, dict) or not all(v is None or _is_num(v) for v in ev.values())):
+        raise RecordsError(f"{where}: 'evidence' must be null or an object of numbers (null where unknown)")
+    sz = r.get("sizes")
+    if sz is None:
+        return
+    ok = (isinstance(sz, dict) and isinstance(sz.get("edges"), list) and all(_is_num(e) for e in sz["edges"])
+          and isinstance(sz.get("buckets"), list)
+          and all(isinstance(b, dict) and set(b) == {"label", "faces", "ap", "recall"} and isinstance(b["label"], str)
+                  and isinstance(b["faces"], int) and all(b[k] is None or _is_num(b[k]) for k in ("ap", "recall"))
+                  for b in sz["buckets"]))
+    if not ok:
+        raise RecordsError(f"{where}: 'sizes' must be null or {{edges: [numbers], buckets: [{{label, faces, ap, "
+                           "recall}]}")
 
 
 def _line(r: dict) -> str:
