@@ -26,8 +26,7 @@ from .aggregate import DELTA_METRICS, aggregate
 from .plan import load_plan
 from .collect import METRICS
 from .positives import static_positives
-from .records import (balance_evidence, evidence_of, load_gt, matching, read_records, record_from_run, same_run,
-                      sizes_of, update_records)
+from .records import RecordMaker, evidence_of, matching, read_records, sizes_of, update_records
 from .tinydata import resolve_plan_data
 
 EXPECT = ("better", "worse", "same", "little")
@@ -150,7 +149,7 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
             LOGGER.warning(f"claims: {tier.name}: {len(stale)} stale record(s) in {tier.records_path} not used: "
                            + ", ".join(f"{r}-s{s}" for r, s in stale))
     agg = aggregate(plan, out, seeds, data_yaml, records=recorded) if out.is_dir() or recorded else None
-    gt = False
+    maker = RecordMaker(data_yaml)
     for c in agg.configs if agg else []:
         for i, s in enumerate(c.seeds_ok):
             key = (c.run.name, s)
@@ -163,13 +162,10 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
             else:
                 tier.source[key] = "run"
                 run_dir = tier.run_dirs[key] = out / "runs" / f"{c.run.name}-s{s}"
-                rec = tier.records.get(key)
-                if not same_run(rec, run_dir):
-                    if gt is False:
-                        gt = load_gt(data_yaml)
-                    log(f"claims: {tier.name}: reading {c.run.name} seed {s} ({run_dir})")
-                    rec = record_from_run(c.run.name, s, run_dir, {m: c.values[m][i] for m in METRICS}, gt)
-                    tier.records[key] = rec
+                old = tier.records.get(key)
+                rec = tier.records[key] = maker.make(c.run.name, s, run_dir, {m: c.values[m][i] for m in METRICS}, old)
+                if rec is not old:
+                    log(f"claims: {tier.name}: recorded {c.run.name} seed {s} from {run_dir}")
             if (ev := evidence_of(rec)) is not None:
                 tier.evidence[key] = ev
             if (sz := sizes_of(rec)) is not None:

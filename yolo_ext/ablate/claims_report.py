@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..utils.files import atomic_write
 from .aggregate import mean_std
 from .claims import BAND, LITTLE, Claim, Tier, assigner_positives, combine, paired, verdict
-from .records import SIZE_EDGES  # noqa: F401  (re-exported: the edges the face-height view is computed at)
 
 
 def _pp(x: float) -> str:
@@ -105,29 +103,17 @@ def _size_table(tier: Tier, rows: list) -> list:
     for r in rows:
         runs = [tier.sizes[(r, s)] for s in range(tier.seeds) if (r, s) in tier.sizes]
         if runs:
-            per_row[r] = [[_Bucket(**b) for b in run] for run in runs]
+            per_row[r] = runs
     if not per_row:
         return ["(no run with kept predictions yet)"]
-    labels = [b.label for b in next(iter(per_row.values()))[0]]
-    faces = [b.faces for b in next(iter(per_row.values()))[0]]
+    first = next(iter(per_row.values()))[0]
+    labels, faces = [b["label"] for b in first], [b["faces"] for b in first]
     lines = ["| row | seeds | " + " | ".join(f"hard AP, h {lb} px ({n} faces)" for lb, n in zip(labels, faces))
              + " | recall, h < 8 px |", "|---|---|" + "---|" * (len(labels) + 1)]
     for r, runs in per_row.items():
-        cells = [fmt_mean_std([run[i].ap for run in runs]) for i in range(len(labels))]
-        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0].recall for run in runs])} |")
+        cells = [fmt_mean_std([run[i]["ap"] for run in runs]) for i in range(len(labels))]
+        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0]['recall'] for run in runs])} |")
     return lines
-
-
-@dataclass(frozen=True)
-class _Bucket:
-    label: str
-    faces: int
-    ap: float | None
-    recall: float | None
-
-    def __post_init__(self):  # a record stores null for a value that is not a number
-        object.__setattr__(self, "ap", math.nan if self.ap is None else self.ap)
-        object.__setattr__(self, "recall", math.nan if self.recall is None else self.recall)
 
 
 def verdict_lines(claims: list, tiers: list) -> list:

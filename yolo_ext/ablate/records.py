@@ -96,7 +96,7 @@ def read_records(path) -> dict:
         if not isinstance(m, dict) or not all(k in m for k in ("easy", "medium", "hard")):
             raise RecordsError(f"{where}: 'metrics' must hold at least easy, medium and hard (null where n/a)")
         for k, v in m.items():
-            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            if v is not None and not _is_num(v):
                 raise RecordsError(f"{where}: metrics.{k} = {v!r} is not a number or null")
         for k in ("easy", "medium", "hard"):  # null: the data is not WIDER-format (no easy/medium/hard)
             if m[k] is not None and not 0.0 <= m[k] <= 1.0:
@@ -194,11 +194,12 @@ def evidence_of(rec: dict) -> dict | None:
 
 
 def sizes_of(rec: dict, edges=SIZE_EDGES) -> list | None:
-    """The record's face-height buckets (``[{label, faces, ap, recall}]``) when they were computed at ``edges``."""
+    """The record's face-height buckets (``[{label, faces, ap, recall}]``, NaN for null) when they were computed at
+    ``edges``."""
     s = rec.get("sizes")
     if not s or [float(e) for e in s.get("edges", [])] != [float(e) for e in edges]:
         return None
-    return s["buckets"]
+    return [{**b, "ap": _num(b["ap"]), "recall": _num(b["recall"])} for b in s["buckets"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -286,12 +287,28 @@ def load_gt(data_yaml: str):
     return load_ground_truth(sec["gt_dir"]) if sec and sec.get("gt_dir") else None
 
 
-class Recorder:
-    """Keeps a sweep's records file in step with its finished runs. ``check_done``: the runner's
-    ``check_done(job, data_yaml) -> (metrics or None, reason)`` (passed in: the runner imports this module)."""
+class RecordMaker:
+    """Records of finished run directories of one dataset: the ground truth (for the face-height buckets) is
+    loaded once, on first need, and a run already recorded from this very directory (``same_run``) is not read
+    again."""
 
-    def __init__(self, path, plan, data_yaml: str, check_done, log=print):
-        self.path, self.data_yaml, self.check_done, self.log = Path(path), data_yaml, check_done, log
+    def __init__(self, data_yaml: str):
+        self.data_yaml, self._gt = data_yaml, False
+
+    def make(self, run: str, seed: int, run_dir, metrics: dict, old: dict | None) -> dict:
+        """``old`` when it was recorded from ``run_dir``, else a new record read from the directory."""
+        if same_run(old, run_dir):
+            return old
+        if self._gt is False:
+            self._gt = load_gt(self.data_yaml)
+        return record_from_run(run, seed, run_dir, metrics, self._gt)
+
+
+class Recorder:
+    """Keeps a sweep's records file in step with its finished runs."""
+
+    def __init__(self, path, plan, data_yaml: str, log=print):
+        self.path, self.log, self.maker = Path(path), log, RecordMaker(data_yaml)
         self.records = read_records(self.path)  # RecordsError (names the file and line) before anything trains
         try:
             with locked(self.path):  # its folder and lock file can be written: found out now, not after a run
@@ -302,29 +319,23 @@ class Recorder:
         if stale:
             log(f"ablate: {len(stale)} record(s) in {self.path} are stale (the row's settings changed since), not "
                 "used: " + ", ".join(f"{r}-s{s}" for r, s in stale))
-        self._gt = False
 
     def has(self, job) -> bool:
         return (job.run.name, job.seed) in self.ok
 
-    def record(self, jobs: list) -> None:
-        """Record finished run directories that the file does not hold yet (a failure to record is a warning: the
-        run directory still holds the result)."""
-        todo = [j for j in jobs if not same_run(self.records.get((j.run.name, j.seed)), j.dir)]
+    def record(self, done: list) -> None:
+        """Record ``[(job, metrics)]`` of finished, checked run directories that the file does not hold yet (a
+        failure to record is a warning: the run directory still holds the result)."""
+        todo = [(j, m) for j, m in done if not same_run(self.records.get((j.run.name, j.seed)), j.dir)]
         if not todo:
             return
         if len(todo) > 1:
             self.log(f"ablate: recording {len(todo)} finished runs in {self.path} (loss balance, positives per face, "
                      "AP by face height)")
-        if self._gt is False:
-            self._gt = load_gt(self.data_yaml)
         new = {}
-        for j in todo:
-            metrics, _ = self.check_done(j, self.data_yaml)
-            if metrics is None:
-                continue
+        for j, metrics in todo:
             try:
-                new[(j.run.name, j.seed)] = record_from_run(j.run.name, j.seed, j.dir, metrics, self._gt)
+                new[(j.run.name, j.seed)] = self.maker.make(j.run.name, j.seed, j.dir, metrics, None)
             except (OSError, ValueError, KeyError) as e:
                 self.log(f"ablate: WARNING: could not record {j.label} in {self.path}: {e}")
         if new:

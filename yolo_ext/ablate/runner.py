@@ -306,7 +306,7 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
     executor = executor or SerialExecutor()
     jobs = make_jobs(plan, seeds, out, seed_start)
     status = {j.label: check_done(j, data_yaml) for j in jobs}
-    recorder = Recorder(records, plan, data_yaml, check_done, log) if records is not None else None
+    recorder = Recorder(records, plan, data_yaml, log) if records is not None else None
     from_record = set()
     if recorder:
         for j in jobs:
@@ -333,7 +333,8 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
         elif status[job.label][0] is not None:
             log(f"{head(job)}: finished earlier, skipped")
     if recorder:
-        recorder.record([j for j in jobs if status[j.label][0] is not None and j.label not in from_record])
+        recorder.record([(j, status[j.label][0]) for j in jobs
+                         if status[j.label][0] is not None and j.label not in from_record])
 
     def on_start(job, what="training"):
         prev = status[job.label][1]
@@ -357,7 +358,7 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
         else:
             log(f"{head(job)}: done in {fmt_s(wall)}{tries}: {_brief(metrics)} | {tail}")
             if recorder:
-                recorder.record([job])
+                recorder.record([(job, metrics)])
 
     executor.run(pending, data_yaml, device, timeout, stream, on_start, on_done)
     return summary

@@ -128,8 +128,8 @@ def main(argv=None) -> int:
     command = shlex.join(["python", "-m", "yolo_ext.ablate", *(sys.argv[1:] if argv is None else argv)])
     try:
         if a.aggregate_only and a.records:  # tabulating also records what has finished (the sweep may be running)
-            rec = Recorder(a.records, plan, data_yaml, check_done)
-            rec.record([j for j in make_jobs(plan, seeds, out, a.seed_start) if check_done(j, data_yaml)[0]])
+            done = [(j, check_done(j, data_yaml)[0]) for j in make_jobs(plan, seeds, out, a.seed_start)]
+            Recorder(a.records, plan, data_yaml).record([(j, m) for j, m in done if m is not None])
         recorded = matching(read_records(a.records), plan, data_yaml)[0] if a.records else None
     except RecordsError as e:
         print(f"ablate: {e}", file=sys.stderr)
