@@ -113,6 +113,51 @@ def test_shared_dir_probe_names_the_node_and_reason(tmp_path):
     assert "dataset YAML" in rayexec._probe(str(tmp_path), "tok", "abc", str(tmp_path / "nope.yaml"))
 
 
+
+class _FakeTrainer:
+    """Stands in for AnchorTrainer: its constructor resets torch's threads the way ultralytics' select_device does
+    (min(8, cpu_count - 1) over the whole machine, here 7), and train() notes the threads it would train on."""
+
+    seen = []
+
+    def __init__(self, overrides):
+        import torch
+
+        torch.set_num_threads(7)
+        self.device = torch.device("cpu")
+
+    def train(self):
+        import torch
+
+        self.seen.append(torch.get_num_threads())
+
+
+@pytest.mark.parametrize("cpus, want", [("3", 1), ("0,1,2", 3), (None, 7)])
+def test_worker_trains_a_pinned_cpu_run_on_one_thread_per_core_of_its_share(tmp_path, monkeypatch, cpus, want):
+    import torch
+
+    from yolo_ext.ablate import worker
+
+    before = torch.get_num_threads()
+    pinned = []
+    monkeypatch.setattr(worker, "AnchorTrainer", _FakeTrainer)
+    monkeypatch.setattr(worker.os, "sched_setaffinity", lambda pid, cores: pinned.append(cores))
+    if cpus is None:
+        monkeypatch.delenv("YOLO_EXT_CPUS", raising=False)
+    else:
+        monkeypatch.setenv("YOLO_EXT_CPUS", cpus)
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"project": str(tmp_path / "p"), "name": "r", "device": "cpu"}))
+    _FakeTrainer.seen = []
+    try:
+        assert worker.main([str(cfg)]) == 0
+        assert _FakeTrainer.seen == [want]  # not ultralytics' 7 threads on a share of fewer cores
+        assert json.loads((tmp_path / "p" / "r" / "env.json").read_text())["torch_threads"] == want
+        assert pinned == ([] if cpus is None else [{int(c) for c in cpus.split(",")}])
+    finally:
+        torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------- end to end
 
 

@@ -94,8 +94,9 @@ def markdown(agg: Aggregate, command: str) -> str:
 
 
 def _env_line(env: dict) -> str:
-    return (f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores), GPU {env.get('gpu')}; torch {env.get('torch')}, "
-            f"ultralytics {env.get('ultralytics')}, Python {env.get('python')}")
+    threads = f", {env['torch_threads']} torch threads" if env.get("torch_threads") else ""
+    return (f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores{threads}), GPU {env.get('gpu')}; "
+            f"torch {env.get('torch')}, ultralytics {env.get('ultralytics')}, Python {env.get('python')}")
 
 
 def _overrides_text(agg: Aggregate, run) -> str:

@@ -6,7 +6,11 @@ GPU) is returned before the next run starts. Writes ``env.json`` (machine and li
 directory before training, so the report can say where every number was produced.
 
 ``YOLO_EXT_CPUS=0,1`` in the environment (set by ``executors.LocalExecutor`` for parallel CPU runs) pins the process
-to those cores before any thread pool starts.
+to those cores before any thread pool starts, and a CPU run then trains on one torch thread per core of its share.
+ultralytics' ``select_device`` (called by the trainer's constructor) resets torch's pool to
+``min(8, os.cpu_count() - 1)`` threads, counted over the whole machine and not over the process's affinity, so without
+the reset here K parallel runs on a 16-core machine would each start 8 threads on their 16 / K cores. The number of
+threads is recorded in ``env.json`` (``torch_threads``): CPU results can differ in the last bits with it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ def machine_info(device: str = "") -> dict:
             "ultralytics": ultralytics.__version__, "python": platform.python_version(), "host": platform.node()}
 
 
+def share_threads(cpus: str | None) -> int | None:
+    """Torch threads of a run pinned to ``cpus`` (``YOLO_EXT_CPUS``, "0,1"): one per core of its share; None if
+    unpinned."""
+    if not cpus:
+        return None
+    return len({int(c) for c in cpus.split(",") if c.strip()}) or None
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -50,8 +62,14 @@ def main(argv=None) -> int:
     overrides = json.loads(Path(argv[0]).read_text())
     run_dir = Path(overrides["project"]) / overrides["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / "env.json", json.dumps(machine_info(overrides.get("device", "")), indent=2))
-    AnchorTrainer(overrides=overrides).train()
+    trainer = AnchorTrainer(overrides=overrides)  # select_device: resets torch's CPU threads (module docstring)
+    n = share_threads(cpus)
+    if n and trainer.device.type == "cpu":
+        torch.set_num_threads(n)
+    env = machine_info(overrides.get("device", ""))
+    env["torch_threads"] = torch.get_num_threads() if trainer.device.type == "cpu" else None
+    atomic_write(run_dir / "env.json", json.dumps(env, indent=2))
+    trainer.train()
     return 0
 
 
