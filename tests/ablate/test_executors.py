@@ -152,7 +152,9 @@ def test_worker_trains_a_pinned_cpu_run_on_one_thread_per_core_of_its_share(tmp_
     try:
         assert worker.main([str(cfg)]) == 0
         assert _FakeTrainer.seen == [want]  # not ultralytics' 7 threads on a share of fewer cores
-        assert json.loads((tmp_path / "p" / "r" / "env.json").read_text())["torch_threads"] == want
+        env = json.loads((tmp_path / "p" / "r" / "env.json").read_text())
+        assert env["torch_threads"] == want
+        assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # the kernels' instruction set
         assert pinned == ([] if cpus is None else [{int(c) for c in cpus.split(",")}])
     finally:
         torch.set_num_threads(before)
