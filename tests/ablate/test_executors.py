@@ -113,7 +113,6 @@ def test_shared_dir_probe_names_the_node_and_reason(tmp_path):
     assert "dataset YAML" in rayexec._probe(str(tmp_path), "tok", "abc", str(tmp_path / "nope.yaml"))
 
 
-
 class _FakeTrainer:
     """Stands in for AnchorTrainer: its constructor resets torch's threads the way ultralytics' select_device does
     (min(8, cpu_count - 1) over the whole machine, here 7), and train() notes the threads it would train on."""

@@ -94,9 +94,9 @@ def markdown(agg: Aggregate, command: str) -> str:
 
 
 def _env_line(env: dict) -> str:
-    threads = "".join(f", {v} {label}" for v, label in ((env.get("cpu_capability"), "kernels"),
+    extra = "".join(f", {v} {label}" for v, label in ((env.get("cpu_capability"), "kernels"),
                                                           (env.get("torch_threads"), "torch threads")) if v)
-    return (f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores{threads}), GPU {env.get('gpu')}; "
+    return (f"CPU {env.get('cpu')} ({env.get('cpu_count')} cores{extra}), GPU {env.get('gpu')}; "
             f"torch {env.get('torch')}, ultralytics {env.get('ultralytics')}, Python {env.get('python')}")
 
 

@@ -43,21 +43,9 @@ def machine_info(device: str = "") -> dict:
         pass
     use_cuda = torch.cuda.is_available() and str(device).lower() not in ("cpu", "mps")
     gpu = torch.cuda.get_device_name(0) if use_cuda else "none"
-    try:
-        capability = torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):  # older torch
-        capability = None
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": capability, "gpu": gpu,
-            "torch": torch.__version__,
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "gpu": gpu, "torch": torch.__version__,
             "ultralytics": ultralytics.__version__, "python": platform.python_version(), "host": platform.node()}
-
-
-def share_threads(cpus: str | None) -> int | None:
-    """Torch threads of a run pinned to ``cpus`` (``YOLO_EXT_CPUS``, "0,1"): one per core of its share; None if
-    unpinned."""
-    if not cpus:
-        return None
-    return len({int(c) for c in cpus.split(",") if c.strip()}) or None
 
 
 def main(argv=None) -> int:
@@ -66,18 +54,18 @@ def main(argv=None) -> int:
         print("usage: python -m yolo_ext.ablate.worker CONFIG.json", file=sys.stderr)
         return 2
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    cpus = os.environ.get("YOLO_EXT_CPUS")
-    if cpus and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    cores = {int(c) for c in os.environ.get("YOLO_EXT_CPUS", "").split(",") if c.strip()}  # the executor's share
+    if cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
     overrides = json.loads(Path(argv[0]).read_text())
     run_dir = Path(overrides["project"]) / overrides["name"]
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = AnchorTrainer(overrides=overrides)  # select_device: resets torch's CPU threads (module docstring)
-    n = share_threads(cpus)
-    if n and trainer.device.type == "cpu":
-        torch.set_num_threads(n)
+    on_cpu = trainer.device.type == "cpu"
+    if cores and on_cpu:
+        torch.set_num_threads(len(cores))
     env = machine_info(overrides.get("device", ""))
-    env["torch_threads"] = torch.get_num_threads() if trainer.device.type == "cpu" else None
+    env["torch_threads"] = torch.get_num_threads() if on_cpu else None
     atomic_write(run_dir / "env.json", json.dumps(env, indent=2))
     trainer.train()
     return 0
