@@ -124,9 +124,48 @@ def test_committed_claims_file_names_rows_of_the_plans():
     for s in specs:
         rows |= {r.name for r in load_plan(ROOT / s["plan"]).runs}
     named = {x for c in claims for pair in c.compare for x in pair if x}
-    # every compared row is a row of a tier plan, except best-v2
-    pending = {"best-v2"}  # chosen on held-out seeds once the broad tier has finished
-    assert named - rows <= pending, sorted(named - rows - pending)
+    for s in specs:  # an alias reads a row of its tier's plan
+        plan_rows = {r.name for r in load_plan(ROOT / s["plan"]).runs}
+        assert set((s.get("aliases") or {}).values()) <= plan_rows and not set(s.get("aliases") or {}) & plan_rows
+        rows |= set(s.get("aliases") or {})
+    assert named <= rows, sorted(named - rows)
+
+
+def test_an_alias_reads_its_rows_seeds_and_is_named_as_such(tmp_path):
+    """``aliases: {best-v2: atss-adapt}``: a claim on best-v2 reads atss-adapt's seeds (no second training of the
+    same settings), the report says which row it is, and the per-run CSV does not list the seeds twice."""
+    from yolo_ext.ablate.claims_report import claims_markdown
+    import yaml
+
+    from yolo_ext.ablate.claims import load_tier
+    from yolo_ext.ablate.study_report import runs_csv
+
+    (tmp_path / "d.yaml").write_text("path: .\ntrain: t\nval: v\nnames: {0: face}\n")
+    plan = {"name": "t", "data": str(tmp_path / "d.yaml"), "base": {"model": "yolov5n-1a.yaml", "epochs": 1},
+            "runs": [{"name": "base", "baseline": True, "overrides": {"assigner": "yolov5"}},
+                     {"name": "c", "overrides": {"assigner": "atss"}}]}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    from yolo_ext.ablate.records import write_records
+
+    fps = {r.name: r.fingerprint(str(tmp_path / "d.yaml")) for r in load_plan(tmp_path / "p.yaml").runs}
+    recs = {}
+    for s, (b, c) in enumerate([(0.30, 0.36), (0.32, 0.35), (0.31, 0.38)]):
+        for name, hard in (("base", b), ("c", c)):
+            recs[(name, s)] = {"run": name, "seed": s, "fingerprint": fps[name], "fingerprint_version": 2,
+                               "metrics": {"easy": 0.5, "medium": 0.4, "hard": hard}, "wall_s": 10.0,
+                               "finished": None, "env": None, "evidence": None, "sizes": None, "origin": "test"}
+    write_records(tmp_path / "r.jsonl", recs)
+    spec = {"name": "16 epochs", "plan": "p.yaml", "out": "out", "records": "r.jsonl", "aliases": {"best": "c"}}
+    tier = load_tier(spec, tmp_path, seeds=3, log=lambda s: None)
+    assert tier.values["best"] == tier.values["c"] and tier.source[("best", 2)] == "record"
+    claim = Claim("8", "together better", "better", "any", (("best", None),))
+    md = claims_markdown([claim], [tier], "cmd")
+    assert "| `best` (= `c`) vs `base` | 3/3 | s0 +6.0, s1 +3.0, s2 +7.0 |" in md and "reproduced" in md
+    csv_rows = [ln for ln in runs_csv([tier]).splitlines() if ",best," in ln]
+    assert csv_rows == []
+    for bad, match in (({"best": "nope"}, "not a row"), ({"c": "base"}, "already a row")):
+        with pytest.raises(ClaimsError, match=match):
+            load_tier({**spec, "aliases": bad}, tmp_path, seeds=3, log=lambda s: None)
 
 
 def test_why_is_read_folded_and_rendered_under_the_claim(tmp_path):

@@ -217,3 +217,64 @@ def test_aggregate_only_records_what_has_finished(tmp_path, monkeypatch):
             "--aggregate-only"]
     assert main(argv) == 1  # b-s0 has not run
     assert list(read_records(path)) == [("a", 0)] and read_records(path)[("a", 0)]["metrics"]["epochs"] == 1
+
+
+def test_history_seeds_are_recorded_so_the_tiers_sweep_does_not_train_them(tmp_path, monkeypatch):
+    """A tier's history (an earlier study's CSV, rows with identical settings) goes into its records file, marked
+    as history, so that the documented sweep of the tier's plan skips those runs instead of training them again,
+    and the report still labels them history and leaves them out of the tier's compute."""
+    plan_path = _plan(tmp_path)
+    (tmp_path / "old.yaml").write_text(plan_path.read_text())  # same settings: a and b count
+    (tmp_path / "hist.csv").write_text("configuration,seed,status,reason,easy,medium,hard,mAP50,mAP50-95,"
+                                       "train_time_s,wall_s\n"
+                                       "a,0,ok,,0.6,0.5,0.25,0.2,0.1,100.0,130.5\n"
+                                       "b,0,failed,boom,,,,,,,\n"
+                                       "a,5,ok,,0.6,0.5,0.25,0.2,0.1,100.0,130.5\n")  # seed beyond the tier's
+    spec = {"name": "t", "plan": "p.yaml", "out": "out", "records": "r.jsonl",
+            "history": {"plan": "old.yaml", "runs": "hist.csv"}}
+    tier = load_tier(spec, tmp_path, seeds=2, log=lambda s: None)
+    assert tier.source == {("a", 0): "history"} and tier.walls == {}
+    assert save_records(tier) is True
+    rec = read_records(tmp_path / "r.jsonl")
+    assert set(rec) == {("a", 0)}  # the failed b seed and seed 5 are not history of this tier
+    r = rec[("a", 0)]
+    plan = load_plan(plan_path)
+    assert r["fingerprint"] == plan.runs[0].fingerprint(plan.data) and r["origin"].startswith("history: hist.csv")
+    assert r["metrics"]["hard"] == 0.25 and r["metrics"]["train_time_s"] == 100.0 and r["wall_s"] == 130.5
+    assert r["metrics"]["epochs"] is None and r["evidence"] is None  # nothing the CSV did not say
+    # read back: still history (not a v2 record), its wall time still not this tier's compute
+    tier = load_tier(spec, tmp_path, seeds=2, log=lambda s: None)
+    assert tier.source == {("a", 0): "history"} and tier.walls == {} and tier.values["a"][0]["hard"] == 0.25
+    assert save_records(tier) is False
+    # the tier's sweep, as documented (plan + records), trains everything but the history run
+    launched = []
+
+    def fake_launch(cmd, log_path, env, cwd, timeout=None, stream=False):
+        ov = json.loads(Path(cmd[-1]).read_text())
+        launched.append(ov["name"])
+        _fake_run(Path(ov["project"]) / ov["name"], "ignored")
+        return 0
+
+    monkeypatch.setattr(runner_mod, "launch", fake_launch)
+    s = runner_mod.run_plan(plan, tmp_path / "out", 2, plan.data, log=lambda s: None, records=tmp_path / "r.jsonl")
+    assert s["skipped"] == ["a-s0"] and launched == ["b-s0", "a-s1", "b-s1"]
+
+
+def test_committed_history_is_recorded_in_the_broad_tiers_records():
+    """Every first-study run that counts for the broad tier is in its records file, so the tier command printed in
+    the docs does not retrain it (it did before: the runner did not know the history CSV)."""
+    from helpers import ROOT
+    from yolo_ext.ablate.claims import _history, is_history, load_claims
+    from yolo_ext.ablate.tinydata import resolve_plan_data
+
+    specs, _ = load_claims(ROOT / "data/ablations/claims.yaml")
+    spec = next(s for s in specs if s.get("history"))
+    plan = load_plan(ROOT / spec["plan"])
+    hist = _history(spec["history"], plan, resolve_plan_data(plan.data), ROOT)
+    recs = read_records(ROOT / spec["records"])
+    want = {(r, s) for r, by in hist.items() for s in by if s < 3}
+    assert len(want) > 40
+    missing = {k for k in want if k not in recs}
+    assert not missing, sorted(missing)
+    assert all(is_history(recs[k]) and recs[k]["metrics"]["hard"] == hist[k[0]][k[1]]["hard"]
+               for k in want if is_history(recs[k]))

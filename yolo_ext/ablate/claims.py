@@ -10,7 +10,12 @@ Values come only from each run's own files (``aggregate.aggregate``: fingerprint
 wider_ap.json); the loss-balance evidence from results.csv and train.log, and the positives per face from the
 run's last.pt on its training images (``positives.py``, cached in the run directory). A history row counts for a
 configuration only when the earlier plan's run has the same fingerprint (identical settings and data), and its cells
-are labelled as such.
+are labelled as such. A tier with a records file also records its history seeds there (origin
+:data:`HISTORY_ORIGIN`), so that the sweep of the tier's plan knows those runs and does not train them again.
+
+A tier's ``aliases`` (``{name: row}``) let a claim name a configuration that the tier's plan holds under another
+row name with the same settings (study v2's ``best-v2`` is the broad tier's ``atss-adapt``): the alias reads that
+row's seeds, and no run is trained twice.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from .aggregate import DELTA_METRICS, aggregate
 from .plan import load_plan
 from .collect import METRICS
 from .positives import static_positives
-from .records import RecordMaker, evidence_of, matching, read_records, sizes_of, update_records
+from .records import METRIC_KEYS, RecordMaker, evidence_of, matching, read_records, sizes_of, update_records
 from .tinydata import resolve_plan_data
 
 EXPECT = ("better", "worse", "same", "little")
@@ -35,6 +40,8 @@ RULES = ("all", "any")
 # 2.2 pp (docs/ablation-study1.md), so a 2 pp mean difference is about one baseline std. `little` = at most 3 pp.
 BAND = 0.02
 LITTLE = 0.03
+HISTORY_ORIGIN = "history: "  # origin prefix of a record made from a tier's history CSV (the earlier study's run)
+TIER_KEYS = ("name", "plan", "out", "history", "records", "aliases")
 
 
 class ClaimsError(ValueError):
@@ -72,6 +79,7 @@ class Tier:
     records: dict = field(default_factory=dict)  # its content brought up to date from the run directories
     rows: set = field(default_factory=set)  # configurations the plan has
     configs: dict = field(default_factory=dict)  # row -> RunSpec (for evidence that needs no trained run)
+    aliases: dict = field(default_factory=dict)  # name -> the plan row it reads (``aliases:`` in the claims file)
 
 
 def load_claims(path) -> tuple:
@@ -105,16 +113,19 @@ def load_claims(path) -> tuple:
     for t in doc["tiers"]:
         if not isinstance(t, dict) or not {"name", "plan", "out"} <= set(t):
             raise ClaimsError(f"{path}: every tier needs name, plan and out; got {t!r}")
-        unknown = sorted(set(t) - {"name", "plan", "out", "history", "records"})
+        unknown = sorted(set(t) - set(TIER_KEYS))
         if unknown:
-            raise ClaimsError(f"{path}: tier {t['name']!r}: unknown key(s) {unknown} (known: name, plan, out, "
-                              "history, records)")
+            raise ClaimsError(f"{path}: tier {t['name']!r}: unknown key(s) {unknown} (known: {', '.join(TIER_KEYS)})")
+        al = t.get("aliases", {})
+        if not isinstance(al, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in al.items()):
+            raise ClaimsError(f"{path}: tier {t['name']!r}: aliases must map names to row names, got {al!r}")
     return doc["tiers"], claims
 
 
 def _history(hist: dict, plan, data_yaml: str, root: Path) -> dict:
     """{row: {seed: metrics}} of an earlier study's per-run CSV, for the rows of ``plan`` whose settings are
-    identical (same fingerprint) to a row of the earlier plan."""
+    identical (same fingerprint) to a row of the earlier plan. The metrics are :data:`DELTA_METRICS`, plus
+    ``train_time_s`` and ``wall_s`` where the CSV has them (NaN where empty)."""
     old = load_plan(root / hist["plan"])
     old_fp = {r.name: r.fingerprint(resolve_plan_data(old.data)) for r in old.runs}
     same = {}
@@ -126,9 +137,28 @@ def _history(hist: dict, plan, data_yaml: str, root: Path) -> dict:
     with open(root / hist["runs"], newline="") as f:
         for row in csv.DictReader(f):
             if row.get("status") == "ok" and row["configuration"] in same:
-                out.setdefault(same[row["configuration"]], {})[int(row["seed"])] = {
-                    m: float(row[m]) for m in DELTA_METRICS}
+                m = {k: float(row[k]) for k in DELTA_METRICS}
+                m.update({k: float(row[k]) if row.get(k) else math.nan for k in ("train_time_s", "wall_s")
+                          if k in row})
+                out.setdefault(same[row["configuration"]], {})[int(row["seed"])] = m
     return out
+
+
+def history_record(row: str, seed: int, fingerprint: str, metrics: dict, hist: dict) -> dict:
+    """The record of a history seed: the earlier study's values from its CSV (null for what the CSV lacks), the
+    configuration's fingerprint (the same in both plans, or it would not be history), origin :data:`HISTORY_ORIGIN`
+    + the CSV and plan it came from."""
+    def num(k):
+        v = metrics.get(k, math.nan)
+        return None if not math.isfinite(v) else float(v)
+    return {"run": row, "seed": int(seed), "fingerprint": fingerprint, "fingerprint_version": 2,
+            "metrics": {k: num(k) for k in METRIC_KEYS}, "wall_s": num("wall_s"), "finished": None, "env": None,
+            "evidence": None, "sizes": None,
+            "origin": f"{HISTORY_ORIGIN}{hist['runs']} (the earlier study {hist['plan']}, identical settings)"}
+
+
+def is_history(rec: dict | None) -> bool:
+    return bool(rec) and str(rec.get("origin", "")).startswith(HISTORY_ORIGIN)
 
 
 def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
@@ -154,11 +184,9 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
         for i, s in enumerate(c.seeds_ok):
             key = (c.run.name, s)
             tier.values.setdefault(c.run.name, {})[s] = {m: c.values[m][i] for m in DELTA_METRICS}
-            if not math.isnan(c.values["wall_s"][i]):
-                tier.walls[key] = c.values["wall_s"][i]
             if s in c.recorded:
                 rec = recorded[key]
-                tier.source[key] = "record"
+                tier.source[key] = "history" if is_history(rec) else "record"
             else:
                 tier.source[key] = "run"
                 run_dir = tier.run_dirs[key] = out / "runs" / f"{c.run.name}-s{s}"
@@ -166,6 +194,8 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
                 rec = tier.records[key] = maker.make(c.run.name, s, run_dir, {m: c.values[m][i] for m in METRICS}, old)
                 if rec is not old:
                     log(f"claims: {tier.name}: recorded {c.run.name} seed {s} from {run_dir}")
+            if not math.isnan(c.values["wall_s"][i]) and tier.source[key] != "history":
+                tier.walls[key] = c.values["wall_s"][i]  # this tier's compute, not the earlier study's
             if (ev := evidence_of(rec)) is not None:
                 tier.evidence[key] = ev
             if (sz := sizes_of(rec)) is not None:
@@ -174,8 +204,26 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
         for name, by_seed in _history(spec["history"], plan, data_yaml, root).items():
             for s, m in by_seed.items():
                 if s < seeds and s not in tier.values.get(name, {}):
-                    tier.values.setdefault(name, {})[s] = m
+                    tier.values.setdefault(name, {})[s] = {k: m[k] for k in DELTA_METRICS}
                     tier.source[(name, s)] = "history"
+                    if tier.records_path is not None:  # so that the tier's sweep skips it (records.Recorder)
+                        fp = tier.configs[name].fingerprint(data_yaml)
+                        tier.records[(name, s)] = history_record(name, s, fp, m, spec["history"])
+                        log(f"claims: {tier.name}: recorded {name} seed {s} from the history {spec['history']['runs']}")
+    for alias, row in (spec.get("aliases") or {}).items():
+        if row not in tier.rows:
+            raise ClaimsError(f"tier {tier.name!r}: alias {alias!r} names {row!r}, which is not a row of {spec['plan']}")
+        if alias in tier.rows:
+            raise ClaimsError(f"tier {tier.name!r}: alias {alias!r} is already a row of {spec['plan']}")
+        tier.aliases[alias] = row
+        for d in (tier.values, tier.configs):
+            if row in d:
+                d[alias] = d[row]
+        for d in (tier.source, tier.run_dirs, tier.evidence, tier.sizes):
+            for (r, s), v in list(d.items()):
+                if r == row:
+                    d[(alias, s)] = v
+        tier.rows.add(alias)
     return tier
 
 

@@ -55,12 +55,17 @@ def _sources(tier: Tier, rows) -> str:
         where = f" (`{tier.records_path.name}`)" if tier.records_path else ""
         out += (f" Rows {', '.join(f'`{r}`' for r in rec)}: some seeds come from the tier's records file{where}, "
                 "their run directories being gone.")
-        bare = sorted({tier.records[(r, s)].get("origin") or "unknown" for r in rec for s in range(tier.seeds)
+        bare = sorted({tier.records[(tier.aliases.get(r, r), s)].get("origin") or "unknown" for r in rec for s in range(tier.seeds)
                        if tier.source.get((r, s)) == "record" and (r, s) not in tier.evidence})
         if bare:
             out += (" Records without a loss balance (the columns below then cover only the seeds that have one): "
                     + "; ".join(bare) + ".")
     return out
+
+
+def _name(tier: Tier, row: str) -> str:
+    """A row's name in a table; an alias says which plan row it reads."""
+    return f"`{row}` (= `{tier.aliases[row]}`)" if row in tier.aliases else f"`{row}`"
 
 
 def _comparison_table(tier: Tier, comps: list) -> list:
@@ -70,7 +75,7 @@ def _comparison_table(tier: Tier, comps: list) -> list:
         per = ", ".join(f"s{s} {_pp(x)}" for s, x in d["hard"]) or "none yet"
         k = sum(x > 0 for _, x in d["hard"])
         cells = [fmt_mean_std([x for _, x in d[m]], signed=True) for m in ("easy", "medium", "hard")]
-        lines.append(f"| `{row}` vs `{against}` | {len(d['hard'])}/{tier.seeds} | {per} | {' | '.join(cells)} | "
+        lines.append(f"| {_name(tier, row)} vs {_name(tier, against)} | {len(d['hard'])}/{tier.seeds} | {per} | {' | '.join(cells)} | "
                      f"{k}/{len(d['hard'])} | {v} |")
     return lines
 
@@ -93,7 +98,7 @@ def _evidence_table(tier: Tier, rows: list) -> list:
         none = none if none == "n/a" else none + " %"
         if ppf == "n/a" and (static := assigner_positives(tier, r)) is not None:  # no run: the assigner alone
             ppf, none = f"{static['positives_per_face']:.2f} (a)", f"{static['no_positive'] * 100:.1f} % (a)"
-        lines.append(f"| `{r}` | {fmt_mean_std(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
+        lines.append(f"| {_name(tier, r)} | {fmt_mean_std(hard)} | {cell['box_obj_ratio']} | {cell['obj_gain_scale']} | {cell['positives']} "
                      f"| {ppf} | {none} |")
     return lines
 
@@ -112,7 +117,7 @@ def _size_table(tier: Tier, rows: list) -> list:
              + " | recall, h < 8 px |", "|---|---|" + "---|" * (len(labels) + 1)]
     for r, runs in per_row.items():
         cells = [fmt_mean_std([run[i]["ap"] for run in runs]) for i in range(len(labels))]
-        lines.append(f"| `{r}` | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0]['recall'] for run in runs])} |")
+        lines.append(f"| {_name(tier, r)} | {len(runs)} | " + " | ".join(cells) + f" | {fmt_mean_std([run[0]['recall'] for run in runs])} |")
     return lines
 
 

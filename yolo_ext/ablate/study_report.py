@@ -177,7 +177,7 @@ def runs_csv(tiers: list) -> str:
     the run's wall time (empty for history seeds), so the numbers stay in the repository with the report."""
     lines = ["tier,configuration,seed,source,easy,medium,hard,wall_s"]
     for t in tiers:
-        for row in sorted(t.values):
+        for row in sorted(set(t.values) - set(t.aliases)):  # an alias is its row's seeds again
             for s in sorted(t.values[row]):
                 if s >= t.seeds:
                     continue
