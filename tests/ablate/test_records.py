@@ -170,6 +170,7 @@ def test_claims_tier_uses_records_for_lost_runs_and_records_the_rest_once(tmp_pa
     monkeypatch.setattr(rec_mod, "balance_evidence", lambda d, **k: calls.append(d) or real(d, positives=False))
     tier = load_tier(spec, tmp_path, seeds=1, log=lambda s: None)
     assert tier.source == {("a", 0): "run", ("b", 0): "record"}
+    assert tier.machines == {("a", 0): "unknown CPU (instruction set not recorded)", ("b", 0): None}
     assert tier.values["b"][0]["hard"] == 0.3 and tier.walls == {("a", 0): 40.0, ("b", 0): 12.5}
     assert tier.evidence[("a", 0)]["box_obj_ratio"] == 0.55 and ("b", 0) not in tier.evidence
     assert save_records(tier) is True

@@ -32,6 +32,7 @@ def _tier(tmp_path):
                 ("a", 2): "run", ("b", 1): "run"}
     for i, (row, s) in enumerate([("a", 0), ("a", 1), ("b", 1)]):
         t.walls[(row, s)] = 100.0 * (i + 1)
+    t.machines = {("a", 0): "AMD EPYC AVX512", ("a", 1): "AMD EPYC AVX2", ("a", 2): "AMD EPYC AVX512"}
     return t
 
 
@@ -63,6 +64,23 @@ def test_compute_used_counts_own_runs_and_records_not_history(tmp_path):
     assert compute_used(t) == (2, 400.0)
 
 
+def test_machines_line_counts_the_tiers_own_runs_by_machine(tmp_path):
+    """Numbers are deterministic per machine, not across CPUs: the tier says where its own runs trained."""
+    from yolo_ext.ablate.claims import machine_of
+    from yolo_ext.ablate.study_report import machines_used
+
+    t = _tier(tmp_path)
+    # base-0 is history (not this tier's run); base-1, base-2 and b-1 have no machine on record
+    assert machines_used(t) == "2 on AMD EPYC AVX512, 1 on AMD EPYC AVX2, 3 on not recorded"
+    _plan(tmp_path)
+    md, _, _ = study_markdown([t], [{"name": "16 epochs", "plan": "p.yaml", "out": "out"}], tmp_path, "cmd", "x.png")
+    assert "- Machines (this tier's own runs): 2 on AMD EPYC AVX512, 1 on AMD EPYC AVX2, 3 on not recorded." in md
+    assert machine_of(None) is None
+    assert machine_of({"cpu": "AMD EPYC", "cpu_capability": "AVX2", "gpu": "none"}) == "AMD EPYC AVX2"
+    assert machine_of({"cpu": "AMD EPYC", "gpu": "none"}) == "AMD EPYC (instruction set not recorded)"
+    assert machine_of({"cpu": "x", "gpu": "NVIDIA H200"}) == "NVIDIA H200"
+
+
 def test_readme_block_is_replaced_between_markers_only(tmp_path):
     _plan(tmp_path)
     spec = {"name": "16 epochs", "plan": "p.yaml", "out": "out"}
@@ -72,8 +90,9 @@ def test_readme_block_is_replaced_between_markers_only(tmp_path):
     written = write_study([_tier(tmp_path)], [spec], tmp_path, docs / "ablation.md", "cmd", readme)
     assert written == [docs / "ablation.md", docs / "img" / "ablation.png", docs / "ablation_tiers.csv", readme]
     lines = (docs / "ablation_tiers.csv").read_text().splitlines()
-    assert lines[0] == "tier,configuration,seed,source,easy,medium,hard,wall_s"
-    assert "16 epochs,a,1,run,0.55,0.44999999999999996,0.35,200.0" in lines  # repr: exact values and "16 epochs,base,0,history,0.5,0.4,0.3," in lines
+    assert lines[0] == "tier,configuration,seed,source,easy,medium,hard,wall_s,machine"
+    assert "16 epochs,a,1,run,0.55,0.44999999999999996,0.35,200.0,AMD EPYC AVX2" in lines  # repr: exact values
+    assert "16 epochs,base,0,history,0.5,0.4,0.3,," in lines
     assert len(lines) == 1 + 7
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{README_END}\nrest\n") and "old numbers" not in text

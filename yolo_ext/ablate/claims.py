@@ -80,6 +80,7 @@ class Tier:
     rows: set = field(default_factory=set)  # configurations the plan has
     configs: dict = field(default_factory=dict)  # row -> RunSpec (for evidence that needs no trained run)
     aliases: dict = field(default_factory=dict)  # name -> the plan row it reads (``aliases:`` in the claims file)
+    machines: dict = field(default_factory=dict)  # (row, seed) -> machine_of(the run's env), None where unknown
 
 
 def load_claims(path) -> tuple:
@@ -157,6 +158,17 @@ def history_record(row: str, seed: int, fingerprint: str, metrics: dict, hist: d
             "origin": f"{HISTORY_ORIGIN}{hist['runs']} (the earlier study {hist['plan']}, identical settings)"}
 
 
+def machine_of(env: dict | None) -> str | None:
+    """The CPU (and the instruction set torch used, which changes the numbers: results are deterministic per
+    machine, not across CPUs) or GPU a run trained on, from its ``env``; None where the run did not record it."""
+    if not env:
+        return None
+    if env.get("gpu") and env["gpu"] != "none":
+        return str(env["gpu"])
+    cpu = env.get("cpu") or "unknown CPU"
+    return f"{cpu} {env['cpu_capability']}" if env.get("cpu_capability") else f"{cpu} (instruction set not recorded)"
+
+
 def is_history(rec: dict | None) -> bool:
     return bool(rec) and str(rec.get("origin", "")).startswith(HISTORY_ORIGIN)
 
@@ -194,6 +206,7 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
                 rec = tier.records[key] = maker.make(c.run.name, s, run_dir, {m: c.values[m][i] for m in METRICS}, old)
                 if rec is not old:
                     log(f"claims: {tier.name}: recorded {c.run.name} seed {s} from {run_dir}")
+            tier.machines[key] = machine_of(rec.get("env"))
             if not math.isnan(c.values["wall_s"][i]) and tier.source[key] != "history":
                 tier.walls[key] = c.values["wall_s"][i]  # this tier's compute, not the earlier study's
             if (ev := evidence_of(rec)) is not None:
@@ -219,7 +232,7 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
         for d in (tier.values, tier.configs):
             if row in d:
                 d[alias] = d[row]
-        for d in (tier.source, tier.run_dirs, tier.evidence, tier.sizes):
+        for d in (tier.source, tier.run_dirs, tier.evidence, tier.sizes, tier.machines):
             for (r, s), v in list(d.items()):
                 if r == row:
                     d[(alias, s)] = v

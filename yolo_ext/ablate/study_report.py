@@ -58,6 +58,19 @@ def compute_used(tier: Tier) -> tuple:
     return len(walls), sum(walls, 0.0)
 
 
+def machines_used(tier: Tier) -> str:
+    """'N on <machine>, ...' over the tier's own runs and records (history excluded), most used first; runs whose
+    machine is unknown counted last."""
+    own = [k for k, src in tier.source.items() if src in ("run", "record") and k[0] not in tier.aliases
+           and k[1] < tier.seeds]
+    count = {}
+    for k in own:
+        m = tier.machines.get(k) or "not recorded"
+        count[m] = count.get(m, 0) + 1
+    order = sorted(count, key=lambda m: (m == "not recorded", -count[m], m))
+    return ", ".join(f"{count[m]} on {m}" for m in order)
+
+
 def _tier_table(tier: Tier, rows: list) -> list:
     lines = [f"| configuration | seeds | Easy AP | Medium AP | Hard AP | Δ hard vs `{tier.baseline}` (paired) "
              "| better in | settings |", "|---|---|---|---|---|---|---|---|"]
@@ -151,7 +164,12 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
                 f"{tier.seeds} --out {spec['out']}" + (f" --records {spec['records']}" if spec.get("records") else "")
                 + "`",
                 f"- {done} of {len(rows) * tier.seeds} (configuration, seed) results; compute of this tier's own "
-                f"{n} runs: {wall / 3600:.1f} h wall on the 2-core CPU ({wall / max(n, 1):.0f} s per run)", ""]
+                f"{n} runs: {wall / 3600:.1f} h wall on the 2-core CPU ({wall / max(n, 1):.0f} s per run; the sum "
+                "of the runs' wall times, which overlap where runs shared a machine)"]
+        if machines := machines_used(tier):
+            out.append(f"- Machines (this tier's own runs): {machines}. A run is deterministic per machine, not "
+                       "across CPUs, so a per-seed pair that ran on two machines also differs by run-to-run noise")
+        out += [""]
         out += _tier_table(tier, rows) + [""]
         full = [r for r in rows if r["name"] != tier.baseline and len(r["delta"]) >= tier.seeds]
         top = sorted(full, key=lambda r: -mean_std(r["delta"])[0])[:5]
@@ -174,8 +192,9 @@ def study_markdown(tiers: list, specs: list, root: Path, command: str, img_rel: 
 def runs_csv(tiers: list) -> str:
     """One line per (tier, configuration, seed) that counts: where it came from (run; record: the tier's records
     file, its run directory gone; history), the three APs and
-    the run's wall time (empty for history seeds), so the numbers stay in the repository with the report."""
-    lines = ["tier,configuration,seed,source,easy,medium,hard,wall_s"]
+    the run's wall time (empty for history seeds) and the machine it trained on (empty where not recorded), so the
+    numbers stay in the repository with the report."""
+    lines = ["tier,configuration,seed,source,easy,medium,hard,wall_s,machine"]
     for t in tiers:
         for row in sorted(set(t.values) - set(t.aliases)):  # an alias is its row's seeds again
             for s in sorted(t.values[row]):
@@ -184,8 +203,9 @@ def runs_csv(tiers: list) -> str:
                 v = t.values[row][s]
                 w = t.walls.get((row, s)) if t.source.get((row, s)) != "history" else None
                 wall = "" if w is None else f"{w:.1f}"
+                machine = (t.machines.get((row, s)) or "").replace(",", " ")
                 lines.append(f"{t.name},{row},{s},{t.source.get((row, s), 'run')},{v['easy']!r},{v['medium']!r},"
-                             f"{v['hard']!r},{wall}")
+                             f"{v['hard']!r},{wall},{machine}")
     return "\n".join(lines) + "\n"
 
 
