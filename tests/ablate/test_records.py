@@ -136,6 +136,16 @@ def test_run_plan_skips_recorded_runs_and_records_what_it_finishes(tmp_path, mon
     agg = aggregate(plan, out, 2, data, records=matching(back, plan, data)[0])
     a = agg.configs[0]
     assert a.seeds_ok == [0, 1] and a.recorded == {0} and a.values["wall_s"][0] == 12.5 and not agg.failures
+    # every "done in" line was logged after its run's record was written (a sweep stopped on that line keeps it)
+    (tmp_path / "second").mkdir()
+    plan2, path2, seen = load_plan(_plan(tmp_path / "second")), tmp_path / "second" / "r.jsonl", []
+
+    def check_log(line):
+        if ": done in " in line:
+            name, seed = line.split("] ", 1)[1].split(":")[0].split(" seed ")
+            seen.append((name, int(seed)) in read_records(path2))
+    runner_mod.run_plan(plan2, tmp_path / "second" / "out", 1, plan2.data, log=check_log, records=path2)
+    assert seen == [True, True]
     # rerun: nothing trained, nothing rewritten
     before = path.read_bytes()
     s = runner_mod.run_plan(plan, out, 2, data, log=lines.append, records=path)

@@ -356,9 +356,9 @@ def run_plan(plan: Plan, out, seeds: int, data_yaml: str, device=None, timeout=N
             if (job.dir / "train.log").is_file() and not stream:
                 log(_tail(job.dir / "train.log"))
         else:
-            log(f"{head(job)}: done in {fmt_s(wall)}{tries}: {_brief(metrics)} | {tail}")
-            if recorder:
+            if recorder:  # before the line a user waits for: a sweep stopped right after it has its record
                 recorder.record([(job, metrics)])
+            log(f"{head(job)}: done in {fmt_s(wall)}{tries}: {_brief(metrics)} | {tail}")
 
     executor.run(pending, data_yaml, device, timeout, stream, on_start, on_done)
     return summary
