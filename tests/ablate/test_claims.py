@@ -134,10 +134,10 @@ def test_committed_claims_file_names_rows_of_the_plans():
 def test_an_alias_reads_its_rows_seeds_and_is_named_as_such(tmp_path):
     """``aliases: {best-v2: atss-adapt}``: a claim on best-v2 reads atss-adapt's seeds (no second training of the
     same settings), the report says which row it is, and the per-run CSV does not list the seeds twice."""
-    from yolo_ext.ablate.claims_report import claims_markdown
     import yaml
 
     from yolo_ext.ablate.claims import load_tier
+    from yolo_ext.ablate.records import write_records
     from yolo_ext.ablate.study_report import runs_csv
 
     (tmp_path / "d.yaml").write_text("path: .\ntrain: t\nval: v\nnames: {0: face}\n")
@@ -145,8 +145,6 @@ def test_an_alias_reads_its_rows_seeds_and_is_named_as_such(tmp_path):
             "runs": [{"name": "base", "baseline": True, "overrides": {"assigner": "yolov5"}},
                      {"name": "c", "overrides": {"assigner": "atss"}}]}
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
-    from yolo_ext.ablate.records import write_records
-
     fps = {r.name: r.fingerprint(str(tmp_path / "d.yaml")) for r in load_plan(tmp_path / "p.yaml").runs}
     recs = {}
     for s, (b, c) in enumerate([(0.30, 0.36), (0.32, 0.35), (0.31, 0.38)]):

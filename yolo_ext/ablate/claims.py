@@ -28,7 +28,7 @@ import yaml
 from ultralytics.utils import LOGGER
 
 from .aggregate import DELTA_METRICS, aggregate
-from .plan import load_plan
+from .plan import FINGERPRINT_VERSION, load_plan
 from .collect import METRICS
 from .positives import static_positives
 from .records import METRIC_KEYS, RecordMaker, evidence_of, matching, read_records, sizes_of, update_records
@@ -152,7 +152,7 @@ def history_record(row: str, seed: int, fingerprint: str, metrics: dict, hist: d
     def num(k):
         v = metrics.get(k, math.nan)
         return None if not math.isfinite(v) else float(v)
-    return {"run": row, "seed": int(seed), "fingerprint": fingerprint, "fingerprint_version": 2,
+    return {"run": row, "seed": int(seed), "fingerprint": fingerprint, "fingerprint_version": FINGERPRINT_VERSION,
             "metrics": {k: num(k) for k in METRIC_KEYS}, "wall_s": num("wall_s"), "finished": None, "env": None,
             "evidence": None, "sizes": None,
             "origin": f"{HISTORY_ORIGIN}{hist['runs']} (the earlier study {hist['plan']}, identical settings)"}
@@ -215,17 +215,18 @@ def load_tier(spec: dict, root: Path, seeds: int = 3, log=print) -> Tier:
                 tier.sizes[key] = sz
     if spec.get("history"):
         for name, by_seed in _history(spec["history"], plan, data_yaml, root).items():
+            fp = tier.configs[name].fingerprint(data_yaml) if tier.records_path is not None else None
             for s, m in by_seed.items():
                 if s < seeds and s not in tier.values.get(name, {}):
                     tier.values.setdefault(name, {})[s] = {k: m[k] for k in DELTA_METRICS}
                     tier.source[(name, s)] = "history"
-                    if tier.records_path is not None:  # so that the tier's sweep skips it (records.Recorder)
-                        fp = tier.configs[name].fingerprint(data_yaml)
+                    if fp is not None:  # recorded, so that the tier's sweep skips it (records.Recorder)
                         tier.records[(name, s)] = history_record(name, s, fp, m, spec["history"])
                         log(f"claims: {tier.name}: recorded {name} seed {s} from the history {spec['history']['runs']}")
     for alias, row in (spec.get("aliases") or {}).items():
         if row not in tier.rows:
-            raise ClaimsError(f"tier {tier.name!r}: alias {alias!r} names {row!r}, which is not a row of {spec['plan']}")
+            raise ClaimsError(f"tier {tier.name!r}: alias {alias!r} names {row!r}, which is not a row of "
+                              f"{spec['plan']}")
         if alias in tier.rows:
             raise ClaimsError(f"tier {tier.name!r}: alias {alias!r} is already a row of {spec['plan']}")
         tier.aliases[alias] = row

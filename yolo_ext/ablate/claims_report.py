@@ -55,7 +55,8 @@ def _sources(tier: Tier, rows) -> str:
         where = f" (`{tier.records_path.name}`)" if tier.records_path else ""
         out += (f" Rows {', '.join(f'`{r}`' for r in rec)}: some seeds come from the tier's records file{where}, "
                 "their run directories being gone.")
-        bare = sorted({tier.records[(tier.aliases.get(r, r), s)].get("origin") or "unknown" for r in rec for s in range(tier.seeds)
+        bare = sorted({tier.records[(tier.aliases.get(r, r), s)].get("origin") or "unknown"
+                       for r in rec for s in range(tier.seeds)
                        if tier.source.get((r, s)) == "record" and (r, s) not in tier.evidence})
         if bare:
             out += (" Records without a loss balance (the columns below then cover only the seeds that have one): "
@@ -75,8 +76,8 @@ def _comparison_table(tier: Tier, comps: list) -> list:
         per = ", ".join(f"s{s} {_pp(x)}" for s, x in d["hard"]) or "none yet"
         k = sum(x > 0 for _, x in d["hard"])
         cells = [fmt_mean_std([x for _, x in d[m]], signed=True) for m in ("easy", "medium", "hard")]
-        lines.append(f"| {_name(tier, row)} vs {_name(tier, against)} | {len(d['hard'])}/{tier.seeds} | {per} | {' | '.join(cells)} | "
-                     f"{k}/{len(d['hard'])} | {v} |")
+        lines.append(f"| {_name(tier, row)} vs {_name(tier, against)} | {len(d['hard'])}/{tier.seeds} | {per} | "
+                     f"{' | '.join(cells)} | {k}/{len(d['hard'])} | {v} |")
     return lines
 
 
